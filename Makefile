@@ -1,0 +1,53 @@
+# Consent Ledger: `make run` and `make test` do all the set-up on a fresh machine.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+DB ?= sqlite:///var/ledger.db
+HOST ?= 127.0.0.1
+PORT ?= 8000
+export LEDGER_DATABASE_URL ?= $(DB)
+
+.PHONY: run test install install-test lint postgres bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-test: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e ".[test]"
+	touch $(VENV)/.installed $@
+
+install: $(VENV)/.installed
+install-test: $(VENV)/.installed-test
+
+## run: load the demo into an SQLite ledger (if empty) and run the main job
+run: install
+	@mkdir -p var
+	$(BIN)/consent-ledger demo
+	$(BIN)/consent-ledger serve --host $(HOST) --port $(PORT)
+
+## postgres: start the local PostgreSQL cluster if it is down (Debian's pg_ctlcluster)
+postgres:
+	@bash .ci/start-postgres
+
+## lint: ruff, mypy --strict on the core, and the import layering contract
+lint: install-test
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+## test: install the test dependencies and run the whole suite (PostgreSQL, Kafka, browser)
+test: install-test postgres lint
+	$(BIN)/python -m pytest -q
+
+## bench: run the benchmarks and print their tables
+bench: install-test postgres
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -1,0 +1,163 @@
+"""The ledger's events: frozen, past tense, append-only, never renamed.
+
+Every event is an `eventsourcing` domain event in one stream: a subject's stream
+(acceptances, grants, revocations, expiries, voids, erasure) or a terms version's stream
+(its publication). `timestamp` is the ledger clock (`recorded_at`); `effective_at` is when
+the fact took effect in the world. The ledger `position` is the event's notification id,
+assigned when it is recorded, so it lives beside the event (see `Entry`), not inside it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, ClassVar, Final
+from uuid import UUID, uuid5
+
+from eventsourcing.domain import DomainEvent
+
+STREAM_NAMESPACE: Final = UUID("6f1e8f1c-2f5a-4c3e-9a43-7d1c5e0b9a11")
+
+
+def subject_stream_id(subject: str) -> UUID:
+    """Return the id of the stream that holds one subject's events."""
+    return uuid5(STREAM_NAMESPACE, f"subject:{subject}")
+
+
+def terms_stream_id(version: str) -> UUID:
+    """Return the id of the stream that holds one terms version's publication."""
+    return uuid5(STREAM_NAMESPACE, f"terms:{version}")
+
+
+@dataclass(frozen=True)
+class LedgerEvent(DomainEvent):
+    """Base of every ledger event: an id, and when it took effect in the world."""
+
+    type_name: ClassVar[str] = "LedgerEvent"
+
+    event_id: UUID
+    effective_at: datetime
+
+    @property
+    def recorded_at(self) -> datetime:
+        """Return the ledger clock's reading when the event was recorded."""
+        return self.timestamp
+
+
+@dataclass(frozen=True)
+class SubjectEvent(LedgerEvent):
+    """Base of the events about one rights holder."""
+
+    subject: str
+
+
+@dataclass(frozen=True)
+class TermsPublished(LedgerEvent):
+    """A terms version was published, with a default per purpose for the first party."""
+
+    type_name: ClassVar[str] = "TermsPublished"
+
+    version: str
+    effective_from: datetime
+    clauses: list[dict[str, str]]  # [{"purpose": ..., "default": "granted"|"denied"}]
+    document_sha256: str | None
+
+    def default_for(self, purpose: str) -> str | None:
+        """Return the clause's default for `purpose`, or None if the terms are silent."""
+        for clause in self.clauses:
+            if clause["purpose"] == purpose:
+                return clause["default"]
+        return None
+
+
+@dataclass(frozen=True)
+class TermsAccepted(SubjectEvent):
+    """A subject accepted a published terms version."""
+
+    type_name: ClassVar[str] = "TermsAccepted"
+
+    version: str
+    evidence: dict[str, Any] | None
+
+
+@dataclass(frozen=True)
+class ConsentGranted(SubjectEvent):
+    """A subject allowed a party to use its catalogue or some content for a purpose."""
+
+    type_name: ClassVar[str] = "ConsentGranted"
+
+    purpose: str
+    party: str
+    content_ids: list[str] | None  # None: the whole catalogue, present and future
+    aspect: str
+    expires_at: datetime | None
+    evidence: dict[str, Any] | None
+
+
+@dataclass(frozen=True)
+class ConsentRevoked(SubjectEvent):
+    """A subject withdrew or refused a party's use for a purpose."""
+
+    type_name: ClassVar[str] = "ConsentRevoked"
+
+    purpose: str
+    party: str
+    content_ids: list[str] | None
+    aspect: str
+    reason: str | None
+    evidence: dict[str, Any] | None
+
+
+@dataclass(frozen=True)
+class ConsentExpired(SubjectEvent):
+    """A grant reached its expiry; recorded so that subscribers hear of it."""
+
+    type_name: ClassVar[str] = "ConsentExpired"
+
+    grant_event_id: UUID
+    purpose: str
+    party: str
+    content_ids: list[str] | None
+    aspect: str
+
+
+@dataclass(frozen=True)
+class EventVoided(SubjectEvent):
+    """An earlier grant, revocation or acceptance was entered in error."""
+
+    type_name: ClassVar[str] = "EventVoided"
+
+    voided_event_id: UUID
+    reason: str
+
+
+@dataclass(frozen=True)
+class SubjectErased(SubjectEvent):
+    """The subject's personal data was forgotten: its key is destroyed."""
+
+    type_name: ClassVar[str] = "SubjectErased"
+
+    reason: str | None
+
+
+VOIDABLE: Final = (TermsAccepted, ConsentGranted, ConsentRevoked)
+EVENT_TYPES: Final[dict[str, type[LedgerEvent]]] = {
+    cls.type_name: cls
+    for cls in (
+        TermsPublished,
+        TermsAccepted,
+        ConsentGranted,
+        ConsentRevoked,
+        ConsentExpired,
+        EventVoided,
+        SubjectErased,
+    )
+}
+
+
+@dataclass(frozen=True)
+class Entry:
+    """An event as the ledger holds it: the event and its ledger position."""
+
+    position: int
+    event: LedgerEvent

@@ -1,0 +1,125 @@
+"""The ledger's vocabulary: purposes and their consent model, aspects, parties, bases.
+
+Purposes are data, not code branches: a deployment may extend the default table
+(see `Vocabulary.with_purposes`), and every rule reads the model from here.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from types import MappingProxyType
+from typing import Final
+
+from ledger.errors import (
+    InvalidIdentifierError,
+    InvalidPartyError,
+    UnknownAspectError,
+    UnknownPurposeError,
+)
+
+PLATFORM: Final = "platform"
+"""The first party: the platform that operates the ledger."""
+
+ANY_THIRD_PARTY: Final = "*"
+"""Every third party at once: an open grant or revocation."""
+
+_THIRD_PARTY = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
+_IDENTIFIER = re.compile(r"^[^\s,/\\?#%]{1,256}$")
+
+ASPECTS: Final = ("music", "voice", "likeness", "all")
+ALL_ASPECTS: Final = "all"
+
+
+class ConsentModel(StrEnum):
+    """How a purpose may be allowed: by terms defaults, or only by explicit opt-in."""
+
+    OPT_IN = "opt-in"
+    TERMS_GOVERNED = "terms-governed"
+
+
+class Basis(StrEnum):
+    """The ground a decision stands on, named in every answer."""
+
+    EXPLICIT_GRANT = "explicit-grant"
+    EXPLICIT_REVOCATION = "explicit-revocation"
+    TERMS_DEFAULT = "terms-default"
+    NO_TERMS_ACCEPTED = "no-terms-accepted"
+    OPT_IN_REQUIRED = "opt-in-required"
+    GRANT_EXPIRED = "grant-expired"
+    ERASED = "erased"
+
+
+@dataclass(frozen=True)
+class Purpose:
+    """A purpose of use, its consent model and the C2PA/CAWG label it maps to (if any)."""
+
+    name: str
+    model: ConsentModel
+    cawg_label: str | None = None
+
+
+DEFAULT_PURPOSES: Final = (
+    Purpose("ai-generative-training", ConsentModel.OPT_IN, "ai_generative_training"),
+    Purpose("ai-training", ConsentModel.TERMS_GOVERNED, "ai_training"),
+    Purpose("ai-inference", ConsentModel.TERMS_GOVERNED, "ai_inference"),
+    Purpose("data-mining", ConsentModel.TERMS_GOVERNED, "data_mining"),
+    Purpose("personalization", ConsentModel.TERMS_GOVERNED),
+    Purpose("content-identification", ConsentModel.TERMS_GOVERNED),
+    Purpose("fraud-detection", ConsentModel.TERMS_GOVERNED),
+)
+
+
+@dataclass(frozen=True)
+class Vocabulary:
+    """The purposes a deployment knows; validates every name that enters the ledger."""
+
+    purposes: Mapping[str, Purpose] = field(
+        default_factory=lambda: MappingProxyType({p.name: p for p in DEFAULT_PURPOSES})
+    )
+
+    def with_purposes(self, extra: Iterable[Purpose]) -> Vocabulary:
+        """Return a vocabulary that also knows `extra` (which may redefine a default)."""
+        merged = dict(self.purposes)
+        merged.update({p.name: p for p in extra})
+        return Vocabulary(MappingProxyType(merged))
+
+    def purpose(self, name: str) -> Purpose:
+        """Return the purpose called `name`; raise UnknownPurposeError otherwise."""
+        try:
+            return self.purposes[name]
+        except KeyError:
+            raise UnknownPurposeError(name, sorted(self.purposes)) from None
+
+
+def check_aspect(aspect: str) -> str:
+    """Return `aspect` if it is one of music, voice, likeness, all."""
+    if aspect not in ASPECTS:
+        raise UnknownAspectError(aspect, list(ASPECTS))
+    return aspect
+
+
+def check_party(party: str) -> str:
+    """Return `party` if it is `platform`, `*` or `[a-z0-9][a-z0-9._-]{0,63}`."""
+    if party in (PLATFORM, ANY_THIRD_PARTY) or _THIRD_PARTY.match(party):
+        return party
+    raise InvalidPartyError(
+        f"party {party!r} is not 'platform', '*' or a name matching [a-z0-9][a-z0-9._-]{{0,63}}"
+    )
+
+
+def is_third_party(party: str) -> bool:
+    """Tell whether `party` is anyone but the first party."""
+    return party != PLATFORM
+
+
+def check_identifier(value: str, *, field: str) -> str:
+    """Return a subject or content id if it is 1-256 characters without blanks or separators."""
+    if not _IDENTIFIER.match(value):
+        raise InvalidIdentifierError(
+            f"{field} {value!r} must be 1-256 characters with no whitespace, ',', '/', '\\', "
+            "'?', '#' or '%'"
+        )
+    return value

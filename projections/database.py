@@ -1,0 +1,213 @@
+"""One SQL connection factory for the ledger's own tables (keys, read models, views).
+
+The event store itself is opened by `eventsourcing` from the same URL; this module opens
+the same database for the tables beside it. Statements are written with `?` placeholders
+and translated for PostgreSQL, so each query is written once.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from ledger.errors import InvalidInputError, StoreUnavailableError
+
+_SCHEMA = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+
+
+class Cursor(Protocol):
+    """The part of a DB-API cursor the read models use."""
+
+    def execute(self, sql: str, params: Sequence[Any] = ...) -> Any:
+        """Run one statement."""
+        ...
+
+    def executemany(self, sql: str, params: Sequence[Sequence[Any]]) -> Any:
+        """Run one statement for many parameter rows."""
+        ...
+
+    def fetchone(self) -> Any:
+        """Return the next row or None."""
+        ...
+
+    def fetchall(self) -> list[Any]:
+        """Return the remaining rows."""
+        ...
+
+
+@dataclass(frozen=True)
+class DatabaseUrl:
+    """A parsed `LEDGER_DATABASE_URL`: `sqlite:///path.db` or `postgresql://…[?schema=s]`."""
+
+    dialect: str  # "sqlite" or "postgres"
+    sqlite_path: Path | None = None
+    host: str = "127.0.0.1"
+    port: int = 5432
+    user: str = "postgres"
+    password: str = ""
+    dbname: str = "postgres"
+    schema: str = "public"
+
+    @classmethod
+    def parse(cls, url: str) -> DatabaseUrl:
+        """Parse a database URL; raise InvalidInputError naming what is wrong."""
+        parts = urlsplit(url)
+        if parts.scheme == "sqlite":
+            raw = url[len("sqlite://") :]
+            if not raw.startswith("/") or raw == "/":
+                raise InvalidInputError(
+                    f"database URL {url!r}: want sqlite:///relative.db or sqlite:////abs/path.db"
+                )
+            return cls("sqlite", sqlite_path=Path(raw[1:]))
+        if parts.scheme in ("postgresql", "postgres", "postgresql+psycopg"):
+            query = parse_qs(parts.query)
+            schema = query.get("schema", ["public"])[0]
+            if not _SCHEMA.match(schema):
+                raise InvalidInputError(f"database URL: schema {schema!r} is not a plain name")
+            return cls(
+                "postgres",
+                host=parts.hostname or "127.0.0.1",
+                port=parts.port or 5432,
+                user=unquote(parts.username or "postgres"),
+                password=unquote(parts.password or ""),
+                dbname=(parts.path or "/postgres").lstrip("/") or "postgres",
+                schema=schema,
+            )
+        raise InvalidInputError(
+            f"database URL {url!r}: want sqlite:///path.db or postgresql://user@host:port/db"
+        )
+
+    def eventsourcing_env(self) -> dict[str, str]:
+        """Return the `eventsourcing` environment that opens this database."""
+        if self.dialect == "sqlite":
+            assert self.sqlite_path is not None
+            return {
+                "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+                "SQLITE_DBNAME": str(self.sqlite_path),
+                "SQLITE_LOCK_TIMEOUT": "30",
+            }
+        return {
+            "PERSISTENCE_MODULE": "eventsourcing.postgres",
+            "POSTGRES_DBNAME": self.dbname,
+            "POSTGRES_HOST": self.host,
+            "POSTGRES_PORT": str(self.port),
+            "POSTGRES_USER": self.user,
+            "POSTGRES_PASSWORD": self.password,
+            "POSTGRES_SCHEMA": self.schema,
+            "POSTGRES_CONNECT_TIMEOUT": "5",
+            "POSTGRES_LOCK_TIMEOUT": "10",
+            "POSTGRES_POOL_SIZE": "5",
+            "POSTGRES_MAX_OVERFLOW": "10",
+        }
+
+    def conninfo(self) -> str:
+        """Return a libpq connection string (PostgreSQL only)."""
+        from psycopg.conninfo import make_conninfo
+
+        return make_conninfo(
+            host=self.host,
+            port=self.port,
+            user=self.user,
+            password=self.password or None,
+            dbname=self.dbname,
+            connect_timeout=5,
+            options=f"-c search_path={self.schema}",
+        )
+
+
+class Database:
+    """Open transactions on the ledger's database for the tables beside the event store."""
+
+    def __init__(self, url: DatabaseUrl) -> None:
+        self.url = url
+        self.dialect = url.dialect
+        self._local = threading.local()
+        self._pool: Any = None
+        self._pool_lock = threading.Lock()
+
+    def prepare(self) -> None:
+        """Create the database's folder (SQLite) or schema (PostgreSQL) if missing."""
+        if self.dialect == "sqlite":
+            assert self.url.sqlite_path is not None
+            self.url.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
+            return
+        import psycopg
+
+        try:
+            with psycopg.connect(self.url.conninfo(), autocommit=True) as conn:
+                conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{self.url.schema}"')
+        except psycopg.OperationalError as error:
+            raise StoreUnavailableError(f"PostgreSQL is unavailable: {error}") from None
+
+    def sql(self, statement: str) -> str:
+        """Return `statement` with `?` placeholders in this dialect's style."""
+        return statement if self.dialect == "sqlite" else statement.replace("?", "%s")
+
+    @contextmanager
+    def transaction(self) -> Iterator[Cursor]:
+        """Yield a cursor in one transaction; commit on success, roll back on error."""
+        if self.dialect == "sqlite":
+            with self._sqlite_transaction() as cursor:
+                yield cursor
+        else:
+            with self._postgres_transaction() as cursor:
+                yield cursor
+
+    @contextmanager
+    def _sqlite_transaction(self) -> Iterator[Cursor]:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            assert self.url.sqlite_path is not None
+            conn = sqlite3.connect(
+                self.url.sqlite_path, timeout=30, isolation_level=None, check_same_thread=False
+            )
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            self._local.conn = conn
+        cursor = conn.cursor()
+        try:
+            cursor.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as error:
+            raise StoreUnavailableError(f"SQLite is unavailable: {error}") from None
+        try:
+            yield cursor
+        except BaseException:
+            conn.rollback()
+            raise
+        else:
+            conn.commit()
+        finally:
+            cursor.close()
+
+    @contextmanager
+    def _postgres_transaction(self) -> Iterator[Cursor]:
+        import psycopg
+        from psycopg_pool import ConnectionPool, PoolTimeout
+
+        with self._pool_lock:
+            if self._pool is None:
+                self._pool = ConnectionPool(
+                    self.url.conninfo(), min_size=1, max_size=8, open=True, timeout=10
+                )
+        try:
+            with self._pool.connection() as conn, conn.transaction(), conn.cursor() as cursor:
+                yield cursor
+        except (psycopg.OperationalError, psycopg.InterfaceError, PoolTimeout) as error:
+            raise StoreUnavailableError(f"PostgreSQL is unavailable: {error}") from None
+
+    def close(self) -> None:
+        """Close every connection this object opened."""
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
+        if self._pool is not None:
+            self._pool.close()
+            self._pool = None

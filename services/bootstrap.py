@@ -1,0 +1,65 @@
+"""The composition root: settings in, wired objects out. Nothing is built at import."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import orjson
+
+from ledger.application import Clock, ConsentLedger
+from ledger.errors import InvalidInputError
+from ledger.vocabulary import ConsentModel, Purpose, Vocabulary
+from projections.database import Database, DatabaseUrl
+from services.keystore import MASTER_KEY_FILE, SqlSubjectKeyStore, load_or_create_secret
+from services.settings import Settings
+
+
+@dataclass
+class Services:
+    """Everything an entrypoint needs, wired once from settings."""
+
+    settings: Settings
+    database: Database
+    keys: SqlSubjectKeyStore
+    ledger: ConsentLedger
+
+    def close(self) -> None:
+        """Release every connection the services hold."""
+        self.ledger.close()
+        self.database.close()
+
+
+def load_vocabulary(purposes_file: Path | None) -> Vocabulary:
+    """Return the default vocabulary, extended by a JSON purposes file if one is set.
+
+    The file holds `[{"name": ..., "model": "opt-in"|"terms-governed", "cawg_label": ...}]`.
+    """
+    vocabulary = Vocabulary()
+    if purposes_file is None:
+        return vocabulary
+    try:
+        rows = orjson.loads(purposes_file.read_bytes())
+        extra = [
+            Purpose(str(r["name"]), ConsentModel(r["model"]), r.get("cawg_label")) for r in rows
+        ]
+    except (OSError, orjson.JSONDecodeError, KeyError, TypeError, ValueError) as error:
+        raise InvalidInputError(f"purposes file {purposes_file}: {error}") from None
+    return vocabulary.with_purposes(extra)
+
+
+def bootstrap(settings: Settings, *, clock: Clock | None = None) -> Services:
+    """Wire the ledger for `settings`: database, keys, event store, vocabulary."""
+    url = DatabaseUrl.parse(settings.database_url)
+    database = Database(url)
+    database.prepare()
+    master_key = load_or_create_secret(settings.resolved_data_dir() / MASTER_KEY_FILE)
+    keys = SqlSubjectKeyStore(database, master_key)
+    keys.create_table()
+    ledger = ConsentLedger(
+        url.eventsourcing_env(),
+        keys=keys,
+        vocabulary=load_vocabulary(settings.purposes_file),
+        clock=clock,
+    )
+    return Services(settings=settings, database=database, keys=keys, ledger=ledger)

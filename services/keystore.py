@@ -1,0 +1,87 @@
+"""Key management: the master key on disk, and per-subject data keys in the database.
+
+Each subject's data key is stored wrapped (AES-GCM under the master key) in the table
+`subject_keys` of the ledger's database, so every server of a deployment shares it.
+Erasure deletes the row: from then on the subject's sealed evidence cannot be read.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from projections.database import Database
+
+MASTER_KEY_FILE = "master.key"
+_AAD = b"consent-ledger/subject-key/v1|"
+
+
+def load_or_create_secret(path: Path, size: int = 32) -> bytes:
+    """Return the secret in `path`, creating it (mode 0600) on first run."""
+    if path.exists():
+        secret = path.read_bytes()
+        if len(secret) != size:
+            raise RuntimeError(f"{path}: want a {size}-byte key, found {len(secret)} bytes")
+        return secret
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    secret = os.urandom(size)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        os.write(fd, secret)
+    finally:
+        os.close(fd)
+    return secret
+
+
+class SqlSubjectKeyStore:
+    """Keep per-subject data keys, wrapped by the master key, in the ledger's database."""
+
+    def __init__(self, database: Database, master_key: bytes) -> None:
+        self.database = database
+        self._master = AESGCM(master_key)
+        self._created = False
+        self._lock = threading.Lock()
+
+    def create_table(self) -> None:
+        """Create the key table if it does not exist."""
+        with self.database.transaction() as cursor:
+            cursor.execute(
+                "CREATE TABLE IF NOT EXISTS subject_keys ("
+                " subject TEXT PRIMARY KEY,"
+                " nonce BYTEA NOT NULL,"
+                " wrapped BYTEA NOT NULL)"
+                if self.database.dialect == "postgres"
+                else "CREATE TABLE IF NOT EXISTS subject_keys ("
+                " subject TEXT PRIMARY KEY, nonce BLOB NOT NULL, wrapped BLOB NOT NULL)"
+            )
+
+    def key_for(self, subject: str, *, create: bool) -> bytes | None:
+        """Return the subject's data key; create one first if `create` and none exists."""
+        sql = self.database.sql
+        with self.database.transaction() as cursor:
+            cursor.execute(
+                sql("SELECT nonce, wrapped FROM subject_keys WHERE subject = ?"), [subject]
+            )
+            row = cursor.fetchone()
+            if row is not None:
+                return self._master.decrypt(bytes(row[0]), bytes(row[1]), _AAD + subject.encode())
+            if not create:
+                return None
+            key = AESGCM.generate_key(bit_length=256)
+            nonce = os.urandom(12)
+            wrapped = self._master.encrypt(nonce, key, _AAD + subject.encode())
+            cursor.execute(
+                sql("INSERT INTO subject_keys (subject, nonce, wrapped) VALUES (?, ?, ?)"),
+                [subject, nonce, wrapped],
+            )
+            return key
+
+    def destroy(self, subject: str) -> None:
+        """Delete the subject's key (idempotent)."""
+        with self.database.transaction() as cursor:
+            cursor.execute(
+                self.database.sql("DELETE FROM subject_keys WHERE subject = ?"), [subject]
+            )
