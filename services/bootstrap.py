@@ -11,6 +11,7 @@ from ledger.application import Clock, ConsentLedger
 from ledger.errors import InvalidInputError
 from ledger.vocabulary import ConsentModel, Purpose, Vocabulary
 from projections.database import Database, DatabaseUrl
+from projections.reader import PermissionReader
 from services.keystore import MASTER_KEY_FILE, SqlSubjectKeyStore, load_or_create_secret
 from services.settings import Settings
 
@@ -23,6 +24,7 @@ class Services:
     database: Database
     keys: SqlSubjectKeyStore
     ledger: ConsentLedger
+    reader: PermissionReader
 
     def close(self) -> None:
         """Release every connection the services hold."""
@@ -62,4 +64,10 @@ def bootstrap(settings: Settings, *, clock: Clock | None = None) -> Services:
         vocabulary=load_vocabulary(settings.purposes_file),
         clock=clock,
     )
-    return Services(settings=settings, database=database, keys=keys, ledger=ledger)
+    return Services(
+        settings=settings,
+        database=database,
+        keys=keys,
+        ledger=ledger,
+        reader=PermissionReader(ledger),
+    )

@@ -168,7 +168,7 @@ def cmd_check(args: argparse.Namespace, services: Services) -> int:
     contents = args.content or []
     if len(contents) > 1:
         raise InvalidInputError("check takes one --content id; use filter for many")
-    decision = services.ledger.check(
+    decision = services.reader.check(
         args.subject,
         args.purpose,
         party=args.party,
