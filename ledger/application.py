@@ -9,7 +9,9 @@ answer the same questions faster and are checked against these answers.
 
 from __future__ import annotations
 
+import random
 import re
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -71,7 +73,8 @@ from ledger.vocabulary import (
 
 _VERSION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
-MAX_WRITE_ATTEMPTS = 8
+MAX_WRITE_ATTEMPTS = 40
+MAX_RETRY_PAUSE_S = 0.05
 MAX_REASON_CHARS = 2000
 
 
@@ -526,8 +529,10 @@ class ConsentLedger(Application[UUID]):
             todo = [i for i, r in enumerate(results) if r is None]
             if not todo:
                 break
-            # After a lost race, retry one write per transaction so one hot stream
-            # cannot keep failing a whole batch.
+            # After a lost race, pause with jitter and retry one write per transaction,
+            # so one hot stream cannot keep failing a whole batch.
+            if attempt:
+                time.sleep(random.uniform(0, min(MAX_RETRY_PAUSE_S, 0.001 * 2**attempt)))  # noqa: S311
             groups = [todo] if attempt == 0 else [[i] for i in todo]
             for group in groups:
                 self._commit_group(pendings, group, results)
