@@ -9,13 +9,16 @@ answer the same questions faster and are checked against these answers.
 
 from __future__ import annotations
 
+import functools
 import random
 import re
+import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 from uuid import UUID, uuid4
 
 from eventsourcing.application import Application
@@ -76,6 +79,23 @@ _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 MAX_WRITE_ATTEMPTS = 40
 MAX_RETRY_PAUSE_S = 0.05
 MAX_REASON_CHARS = 2000
+STREAM_CACHE_SIZE = 10_000
+
+
+_Result = TypeVar("_Result")
+
+
+def _store_errors_translated(method: Callable[..., _Result]) -> Callable[..., _Result]:
+    """Turn the event store's driver errors into StoreUnavailableError at this boundary."""
+
+    @functools.wraps(method)
+    def translated(*args: Any, **kwargs: Any) -> _Result:
+        try:
+            return method(*args, **kwargs)
+        except (OperationalError, InterfaceError) as error:
+            raise StoreUnavailableError(f"the event store is unavailable: {error}") from None
+
+    return translated
 
 
 class Clock(Protocol):
@@ -129,6 +149,44 @@ class StreamState:
         return any(isinstance(e, SubjectErased) for e in self.events)
 
 
+class StreamCache:
+    """Remember the latest states of recently written streams (least recently used out).
+
+    Writers get private copies, so a failed append never changes what is remembered.
+    """
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._states: OrderedDict[UUID, StreamState] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def copies(self, stream_ids: Iterable[UUID]) -> dict[UUID, StreamState]:
+        """Return copies of the remembered states among `stream_ids`."""
+        found: dict[UUID, StreamState] = {}
+        with self._lock:
+            for stream_id in stream_ids:
+                state = self._states.get(stream_id)
+                if state is not None:
+                    self._states.move_to_end(stream_id)
+                    found[stream_id] = StreamState(stream_id, list(state.events))
+        return found
+
+    def keep(self, states: Iterable[StreamState]) -> None:
+        """Remember `states` as the streams' latest (they were just appended)."""
+        with self._lock:
+            for state in states:
+                self._states[state.stream_id] = state
+                self._states.move_to_end(state.stream_id)
+            while len(self._states) > self.size:
+                self._states.popitem(last=False)
+
+    def forget(self, stream_ids: Iterable[UUID]) -> None:
+        """Drop the remembered states of `stream_ids`."""
+        with self._lock:
+            for stream_id in list(stream_ids):
+                self._states.pop(stream_id, None)
+
+
 @dataclass(frozen=True)
 class PendingWrite:
     """A validated command waiting for its stream: `build` makes the event from the state.
@@ -170,6 +228,7 @@ class ConsentLedger(Application[UUID]):
         self.clock: Clock = clock or SystemClock()
         self._terms: dict[str, TermsPublished] = {}
         self._terms_seen_up_to = 0
+        self._stream_cache = StreamCache(STREAM_CACHE_SIZE)
 
     # ----------------------------------------------------------------- writes
 
@@ -431,6 +490,7 @@ class ConsentLedger(Application[UUID]):
         pending = self._subject_write(subject, None, None, make)
         return PendingWrite(pending.stream_id, pending.build, lambda: self.keys.destroy(subject))
 
+    @_store_errors_translated
     def record_expiry(self, subject: str, grant_event_id: UUID) -> Receipt | None:
         """Append `ConsentExpired` for a grant whose expiry has passed, once.
 
@@ -547,14 +607,13 @@ class ConsentLedger(Application[UUID]):
         group: list[int],
         results: list[Receipt | LedgerError | None],
     ) -> None:
-        states: dict[UUID, StreamState] = {}
+        states = self._states_for({pendings[i].stream_id for i in group})
         events: list[LedgerEvent] = []
         built: list[int] = []
         try:
             for i in group:
                 pending = pendings[i]
-                state = states.get(pending.stream_id) or self._load(pending.stream_id)
-                states[pending.stream_id] = state
+                state = states[pending.stream_id]
                 try:
                     event = pending.build(state)
                 except LedgerError as error:
@@ -571,9 +630,16 @@ class ConsentLedger(Application[UUID]):
                 return
             recordings = self.save(*events)
         except IntegrityError:
-            return  # a concurrent writer took a version; the caller retries these
+            # A concurrent writer took a version: our view of these streams is stale.
+            self._stream_cache.forget(states)
+            return  # the caller retries these writes
         except (OperationalError, InterfaceError) as error:
+            self._stream_cache.forget(states)
             raise StoreUnavailableError(f"the event store is unavailable: {error}") from None
+        except BaseException:
+            self._stream_cache.forget(states)
+            raise
+        self._stream_cache.keep(states.values())
         for i, recording in zip(built, recordings, strict=True):
             recorded = recording.domain_event
             assert isinstance(recorded, LedgerEvent)
@@ -581,6 +647,26 @@ class ConsentLedger(Application[UUID]):
             results[i] = Receipt(event.event_id, recording.notification.id, event.recorded_at)
             if isinstance(event, TermsPublished):
                 self._terms[event.version] = event
+
+    def _states_for(self, stream_ids: set[UUID]) -> dict[UUID, StreamState]:
+        """Return private copies of the streams' states: cached ones, the rest in one read.
+
+        A cached state may be stale if another process appended since; the append then
+        fails on the (stream, version) uniqueness and the cache entry is dropped.
+        """
+        states = self._stream_cache.copies(stream_ids)
+        missing = [i for i in stream_ids if i not in states]
+        if missing:
+            try:
+                loaded = store.select_streams(self.recorder, missing)
+            except (OperationalError, InterfaceError) as error:
+                raise StoreUnavailableError(f"the event store is unavailable: {error}") from None
+            for stream_id in missing:
+                events = [self.mapper.to_domain_event(s) for s in loaded.get(stream_id, [])]
+                states[stream_id] = StreamState(
+                    stream_id, [e for e in events if isinstance(e, LedgerEvent)]
+                )
+        return states
 
     def _load(self, stream_id: UUID) -> StreamState:
         try:
@@ -591,6 +677,7 @@ class ConsentLedger(Application[UUID]):
 
     # ----------------------------------------------------------------- reads
 
+    @_store_errors_translated
     def terms(self, version: str) -> TermsPublished | None:
         """Return the publication of a terms version, or None if it was never published."""
         if version not in self._terms:
@@ -600,6 +687,7 @@ class ConsentLedger(Application[UUID]):
                     self._terms[version] = event
         return self._terms.get(version)
 
+    @_store_errors_translated
     def terms_catalog(self) -> dict[str, TermsPublished]:
         """Return every published terms version, by version."""
         topic = get_topic(TermsPublished)
@@ -616,6 +704,7 @@ class ConsentLedger(Application[UUID]):
             self._terms_seen_up_to = batch[-1].id
         return dict(self._terms)
 
+    @_store_errors_translated
     def subject_entries(self, subject: str) -> list[Entry]:
         """Return a subject's events with their ledger positions, in ledger order."""
         stream_id = subject_stream_id(subject)
@@ -623,6 +712,7 @@ class ConsentLedger(Application[UUID]):
         positions = store.stream_positions(self.recorder, stream_id) if state.events else {}
         return [Entry(positions[e.originator_version], e) for e in state.events]
 
+    @_store_errors_translated
     def ledger_position(self, known_at: datetime | None = None) -> int:
         """Return the highest ledger position recorded by `known_at` (0 for an empty ledger).
 
@@ -743,6 +833,7 @@ class ConsentLedger(Application[UUID]):
             for e in entries
         ]
 
+    @_store_errors_translated
     def entries_after(self, position: int, limit: int = 1000) -> list[Entry]:
         """Return up to `limit` ledger entries after `position`, in ledger order."""
         notifications = self.recorder.select_notifications(
@@ -765,6 +856,7 @@ class ConsentLedger(Application[UUID]):
         assert isinstance(event, LedgerEvent)
         return Entry(notification.id, event)
 
+    @_store_errors_translated
     def find_event(self, event_id: UUID) -> Entry | None:
         """Return the ledger entry with `event_id`, or None (a scan inside the store)."""
         for position in store.positions_holding(self.recorder, event_id.hex):

@@ -37,12 +37,13 @@ def parse_instant(text: str, *, field: str = "time") -> datetime:
             f"{field}: {text!r} has no zone; add Z or an offset such as +02:00"
         )
     try:
-        parsed = datetime.fromisoformat(value.replace("z", "Z"))
+        return datetime.fromisoformat(value.replace("z", "Z")).astimezone(UTC)
     except ValueError:
         raise InvalidInstantError(
             f"{field}: {text!r} is not an ISO 8601 time (want e.g. 2025-05-01T12:00:00Z)"
         ) from None
-    return parsed.astimezone(UTC)
+    except OverflowError:
+        raise InvalidInstantError(f"{field}: {text!r} is out of range") from None
 
 
 def require_aware(value: datetime, *, field: str = "time") -> datetime:

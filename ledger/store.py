@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
-from eventsourcing.persistence import ApplicationRecorder
+from eventsourcing.persistence import ApplicationRecorder, StoredEvent
 
 
 def _dialect(recorder: ApplicationRecorder) -> str:
@@ -64,3 +64,30 @@ def positions_holding(recorder: ApplicationRecorder, needle: str) -> list[int]:
         [needle.encode()],
     )
     return [int(r["position"]) for r in rows]
+
+
+def select_streams(
+    recorder: ApplicationRecorder, stream_ids: list[UUID]
+) -> dict[UUID, list[StoredEvent]]:
+    """Return the stored events of many streams in one query, each in version order."""
+    table = _table(recorder)
+    sqlite = _dialect(recorder) == "sqlite"
+    marks = ", ".join("?" if sqlite else "%s" for _ in stream_ids)
+    statement = (
+        f"SELECT originator_id, originator_version, topic, state FROM {table} "
+        f"WHERE originator_id IN ({marks}) ORDER BY originator_id, originator_version"
+    )
+    rows = _rows(recorder, statement, statement, [i.hex if sqlite else i for i in stream_ids])
+    streams: dict[UUID, list[StoredEvent]] = {}
+    for row in rows:
+        raw = row["originator_id"]
+        stream_id = raw if isinstance(raw, UUID) else UUID(str(raw))
+        streams.setdefault(stream_id, []).append(
+            StoredEvent(
+                originator_id=stream_id,
+                originator_version=int(row["originator_version"]),
+                topic=str(row["topic"]),
+                state=bytes(row["state"]),
+            )
+        )
+    return streams

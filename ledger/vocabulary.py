@@ -27,7 +27,7 @@ ANY_THIRD_PARTY: Final = "*"
 """Every third party at once: an open grant or revocation."""
 
 _THIRD_PARTY = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
-_IDENTIFIER = re.compile(r"^[^\s,/\\?#%]{1,256}$")
+_IDENTIFIER = re.compile(r"^[^\s,/\\?#%\x00-\x1f\x7f]{1,256}$")
 
 ASPECTS: Final = ("music", "voice", "likeness", "all")
 ALL_ASPECTS: Final = "all"
@@ -119,7 +119,7 @@ def check_identifier(value: str, *, field: str) -> str:
     """Return a subject or content id if it is 1-256 characters without blanks or separators."""
     if not _IDENTIFIER.match(value):
         raise InvalidIdentifierError(
-            f"{field} {value!r} must be 1-256 characters with no whitespace, ',', '/', '\\', "
-            "'?', '#' or '%'"
+            f"{field} {value!r} must be 1-256 characters with no whitespace, control "
+            "characters, ',', '/', '\\', '?', '#' or '%'"
         )
     return value

@@ -102,6 +102,7 @@ class DatabaseUrl:
             "POSTGRES_PASSWORD": self.password,
             "POSTGRES_SCHEMA": self.schema,
             "POSTGRES_CONNECT_TIMEOUT": "5",
+            "POSTGRES_PRE_PING": "y",
             "POSTGRES_LOCK_TIMEOUT": "10",
             "POSTGRES_POOL_SIZE": "5",
             "POSTGRES_MAX_OVERFLOW": "10",
@@ -194,7 +195,12 @@ class Database:
         with self._pool_lock:
             if self._pool is None:
                 self._pool = ConnectionPool(
-                    self.url.conninfo(), min_size=1, max_size=8, open=True, timeout=10
+                    self.url.conninfo(),
+                    min_size=1,
+                    max_size=8,
+                    open=True,
+                    timeout=5,
+                    check=ConnectionPool.check_connection,
                 )
         try:
             with self._pool.connection() as conn, conn.transaction(), conn.cursor() as cursor:
