@@ -1,0 +1,604 @@
+"""Verify an audit export offline: only its files, the documented format and a public key.
+
+The export format (docs/audit-export.md) is defined here, beside its verifier, so that
+the writer in `projections.export` and any independent verifier agree on one text:
+
+- ``events.jsonl``: one record per line, each line the RFC 8785 (JCS) form of the
+  record, i.e. exactly the bytes the leaf hash covers;
+- ``proofs.jsonl``: line for line, ``{"leaf_index", "tree_size", "audit_path"}``, an
+  RFC 9162 §2.1.3 inclusion proof against the checkpoint;
+- ``checkpoint.json`` (BRIEF §5) and ``checkpoint.note`` (C2SP signed note, optional);
+- ``manifest.json``: what was exported (filter, record count), signed by the log key;
+- ``consistency.json`` (optional): an RFC 9162 §2.1.4 proof from an earlier tree size;
+- ``evidence.jsonl`` (optional) and ``README``: outside every hash, not verified.
+
+`verify_export` streams the two line files in lockstep, in constant memory, and stops
+at the first failure with a VerificationError naming the file, line, leaf_index and
+event_id.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from itertools import zip_longest
+from pathlib import Path
+from typing import IO, Any, Final
+
+import orjson
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from ledger.checkpoint import (
+    Checkpoint,
+    CheckpointError,
+    SigningKey,
+    note_key_id,
+    parse_timestamp,
+    verify_signed_checkpoint,
+    verify_signed_note,
+)
+from ledger.errors import LedgerError
+from ledger.instants import format_instant
+from ledger.merkle import (
+    EMPTY_ROOT,
+    HASH_SIZE,
+    ProofError,
+    hash_leaf,
+    verify_consistency,
+    verify_inclusion,
+)
+from ledger.records import RecordError, canonical_json
+
+__all__ = [
+    "CHECKPOINT_FILE",
+    "CONSISTENCY_FILE",
+    "EVENTS_FILE",
+    "EVIDENCE_FILE",
+    "EXPORT_FORMAT",
+    "MANIFEST_CONTEXT",
+    "MANIFEST_FILE",
+    "NOTE_FILE",
+    "PROOFS_FILE",
+    "README_FILE",
+    "ExportFilter",
+    "VerificationError",
+    "VerifyReport",
+    "manifest_signed_body",
+    "parse_public_key",
+    "sign_manifest",
+    "verify_export",
+]
+
+EXPORT_FORMAT: Final = "consent-ledger-export/1"
+EVENTS_FILE: Final = "events.jsonl"
+PROOFS_FILE: Final = "proofs.jsonl"
+CHECKPOINT_FILE: Final = "checkpoint.json"
+NOTE_FILE: Final = "checkpoint.note"
+MANIFEST_FILE: Final = "manifest.json"
+CONSISTENCY_FILE: Final = "consistency.json"
+EVIDENCE_FILE: Final = "evidence.jsonl"
+README_FILE: Final = "README"
+MANIFEST_CONTEXT: Final = b"consent-ledger/export-manifest/v1\n"
+"""Prefix of the signed manifest bytes: no manifest signature can pass for another message."""
+
+REQUIRED_RECORD_FIELDS: Final = {
+    "leaf_index": int,
+    "event_id": str,
+    "type": str,
+    "recorded_at": str,
+    "effective_at": str,
+}
+PROGRESS_EVERY: Final = 1000  # records between two progress callbacks
+ED25519_KEY_SIZE: Final = 32  # RFC 8032 §5.1.5
+
+_NOTE_VERIFIER_KEY = re.compile(r"[^+\s]+\+[0-9a-f]{8}\+[A-Za-z0-9+/=]+")
+_PEM_PUBLIC_KEY = "-----BEGIN PUBLIC KEY-----"
+
+
+class VerificationError(LedgerError):
+    """Signal that an export does not verify; the message names the first failing item."""
+
+    title = "Export does not verify"
+
+
+@dataclass(frozen=True)
+class ExportFilter:
+    """Say which records an export holds; all None is a complete export.
+
+    A record is selected when (no subjects are given, or its subject is one of them, or
+    it is a TermsPublished record, which has no subject and is the context of every
+    subject's acceptances) and recorded_from <= recorded_at < recorded_to.
+    """
+
+    subjects: tuple[str, ...] | None = None
+    recorded_from: datetime | None = None
+    recorded_to: datetime | None = None
+
+    def __post_init__(self) -> None:
+        """Normalise subjects to a sorted tuple without repeats."""
+        if self.subjects is not None:
+            object.__setattr__(self, "subjects", tuple(sorted(set(self.subjects))))
+
+    @property
+    def complete(self) -> bool:
+        """Tell whether this selects every leaf (no filter at all)."""
+        return self.subjects is None and self.recorded_from is None and self.recorded_to is None
+
+    def selects(self, record: Mapping[str, Any]) -> bool:
+        """Tell whether a record belongs to an export with this filter."""
+        subject = record.get("subject")
+        if self.subjects is not None and subject is not None and subject not in self.subjects:
+            return False
+        if self.recorded_from is None and self.recorded_to is None:
+            return True
+        recorded_at = parse_timestamp(str(record.get("recorded_at")))
+        if self.recorded_from is not None and recorded_at < self.recorded_from:
+            return False
+        return self.recorded_to is None or recorded_at < self.recorded_to
+
+    def to_json(self) -> dict[str, Any]:
+        """Return the filter as manifest.json holds it."""
+        return {
+            "subjects": list(self.subjects) if self.subjects is not None else None,
+            "from": format_instant(self.recorded_from) if self.recorded_from else None,
+            "to": format_instant(self.recorded_to) if self.recorded_to else None,
+        }
+
+    @classmethod
+    def from_json(cls, obj: object) -> ExportFilter:
+        """Return the filter a manifest.json holds; raise VerificationError if malformed."""
+        if not isinstance(obj, dict) or set(obj) != {"subjects", "from", "to"}:
+            raise VerificationError(
+                f"{MANIFEST_FILE} filter: got {obj!r}, want an object with subjects, from, to"
+            )
+        subjects = obj["subjects"]
+        if subjects is not None and (
+            not isinstance(subjects, list) or not all(isinstance(s, str) for s in subjects)
+        ):
+            raise VerificationError(
+                f"{MANIFEST_FILE} filter.subjects: got {subjects!r}, want null or strings"
+            )
+        return cls(
+            tuple(subjects) if subjects is not None else None,
+            _optional_time(obj["from"], "filter.from"),
+            _optional_time(obj["to"], "filter.to"),
+        )
+
+
+@dataclass(frozen=True)
+class VerifyReport:
+    """What a successful verification established."""
+
+    checkpoint: Checkpoint
+    records: int
+    filter: ExportFilter
+    key_trusted: bool  # False: checked against the key the export itself carries
+    consistent_from: int | None  # tree size of the earlier checkpoint checked, if any
+    note_checked: bool
+
+    def to_json(self) -> dict[str, Any]:
+        """Return the report as `verify --json` prints it."""
+        return {
+            "verified": True,
+            "log_id": self.checkpoint.log_id,
+            "tree_size": self.checkpoint.tree_size,
+            "root_hash": self.checkpoint.root_hash.hex(),
+            "records": self.records,
+            "complete": self.filter.complete,
+            "filter": self.filter.to_json(),
+            "key_trusted": self.key_trusted,
+            "consistent_from": self.consistent_from,
+            "note_checked": self.note_checked,
+        }
+
+
+def manifest_signed_body(manifest: Mapping[str, Any]) -> bytes:
+    """Return the bytes a manifest signature covers: MANIFEST_CONTEXT || JCS(unsigned fields)."""
+    unsigned = {name: value for name, value in manifest.items() if name != "signature"}
+    return MANIFEST_CONTEXT + canonical_json(unsigned)
+
+
+def sign_manifest(manifest: Mapping[str, Any], key: SigningKey) -> dict[str, Any]:
+    """Return the manifest with the key's public_key and an Ed25519 signature added."""
+    signed = {
+        **{name: value for name, value in manifest.items() if name != "signature"},
+        "public_key": key.public_key_b64(),
+    }
+    signed["signature"] = base64.b64encode(key.sign(manifest_signed_body(signed))).decode()
+    return signed
+
+
+def parse_public_key(text: str) -> bytes:
+    """Return the raw 32-byte Ed25519 key in text: base64, PEM, or a signed-note verifier key.
+
+    The three forms are what `consent-ledger checkpoint --public-key` prints, what
+    OpenSSL writes, and what Go's note package reads (name+keyid+base64(0x01 || key)).
+    Raises VerificationError for anything else.
+    """
+    text = text.strip()
+    if text.startswith(_PEM_PUBLIC_KEY):
+        try:
+            key = serialization.load_pem_public_key(text.encode())
+        except (ValueError, UnsupportedAlgorithm) as error:
+            raise VerificationError(f"public key PEM: {error}") from None
+        if not isinstance(key, Ed25519PublicKey):
+            raise VerificationError(
+                f"public key PEM: got a {type(key).__name__}, want an Ed25519 key"
+            )
+        return key.public_bytes_raw()
+    try:
+        raw = base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raw = b""
+    if len(raw) == ED25519_KEY_SIZE:
+        return raw
+    if _NOTE_VERIFIER_KEY.fullmatch(text):
+        name, key_id, encoded = text.split("+", 2)  # a key name holds no '+'
+        blob = _b64(encoded, "note verifier key")
+        if len(blob) != ED25519_KEY_SIZE + 1 or blob[0] != 1:
+            raise VerificationError(
+                "note verifier key: got a key that is not type 0x01 (Ed25519) of 32 bytes"
+            )
+        if note_key_id(name, blob[1:]).hex() != key_id:
+            raise VerificationError(
+                f"note verifier key: key ID {key_id} does not match name {name!r} and key"
+            )
+        return blob[1:]
+    raise VerificationError(
+        f"public key: got {text[:60]!r}, want base64 of the 32-byte raw Ed25519 key, "
+        "a PEM PUBLIC KEY, or a note verifier key (name+keyid+base64)"
+    )
+
+
+def verify_export(
+    directory: Path,
+    *,
+    public_key: bytes | None = None,
+    since_checkpoint: Mapping[str, Any] | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> VerifyReport:
+    """Check every record, proof and signature of the export in `directory`.
+
+    With `public_key` (raw 32 bytes, obtained out of band) every signature must be by
+    that key; with None the key the export carries is used, which proves integrity
+    but not origin (the report says so). With `since_checkpoint` (an earlier
+    checkpoint.json object) the export's tree must extend the earlier one, proven by
+    consistency.json. `progress` is called with the number of records checked so far.
+    Raises VerificationError at the first failure.
+    """
+    trusted_b64 = base64.b64encode(public_key).decode() if public_key is not None else None
+    checkpoint_obj = _read_json_object(directory / CHECKPOINT_FILE)
+    try:
+        checkpoint = verify_signed_checkpoint(checkpoint_obj, trusted_b64)
+    except CheckpointError as error:
+        raise VerificationError(f"{CHECKPOINT_FILE}: {error}") from None
+    key_raw = base64.b64decode(str(checkpoint_obj["public_key"]))
+    note_checked = _verify_note(directory / NOTE_FILE, checkpoint, key_raw)
+    export_filter, manifest_records = _verify_manifest(directory, checkpoint, key_raw)
+    consistent_from = None
+    if since_checkpoint is not None:
+        consistent_from = _verify_since(directory, since_checkpoint, checkpoint, key_raw)
+    records = _verify_records(directory, checkpoint, export_filter, progress)
+    if records != manifest_records:
+        raise VerificationError(
+            f"{MANIFEST_FILE} records: got {manifest_records}, want {records} "
+            f"(the lines of {EVENTS_FILE})"
+        )
+    return VerifyReport(
+        checkpoint,
+        records,
+        export_filter,
+        key_trusted=public_key is not None,
+        consistent_from=consistent_from,
+        note_checked=note_checked,
+    )
+
+
+def _verify_note(path: Path, checkpoint: Checkpoint, key_raw: bytes) -> bool:
+    """Check checkpoint.note, if present, against checkpoint.json; return whether present."""
+    if not path.exists():
+        return False
+    try:
+        note = path.read_text(encoding="utf-8")
+        origin, size, root = verify_signed_note(note, checkpoint.log_id, key_raw)
+    except (CheckpointError, UnicodeDecodeError) as error:
+        raise VerificationError(f"{NOTE_FILE}: {error}") from None
+    if (origin, size, root) != (checkpoint.log_id, checkpoint.tree_size, checkpoint.root_hash):
+        raise VerificationError(
+            f"{NOTE_FILE}: got origin {origin!r}, size {size}, root {root.hex()}; want "
+            f"{checkpoint.log_id!r}, {checkpoint.tree_size}, {checkpoint.root_hash.hex()} "
+            f"({CHECKPOINT_FILE})"
+        )
+    return True
+
+
+def _verify_manifest(
+    directory: Path, checkpoint: Checkpoint, key_raw: bytes
+) -> tuple[ExportFilter, int]:
+    """Check manifest.json's signature and its agreement with the checkpoint."""
+    manifest = _read_json_object(directory / MANIFEST_FILE)
+    if manifest.get("format") != EXPORT_FORMAT:
+        raise VerificationError(
+            f"{MANIFEST_FILE} format: got {manifest.get('format')!r}, want {EXPORT_FORMAT!r}"
+        )
+    if manifest.get("public_key") != base64.b64encode(key_raw).decode():
+        raise VerificationError(
+            f"{MANIFEST_FILE} public_key: got {manifest.get('public_key')!r}, want the "
+            f"checkpoint's key {base64.b64encode(key_raw).decode()}"
+        )
+    signature = _b64(str(manifest.get("signature", "")), f"{MANIFEST_FILE} signature")
+    try:
+        body = manifest_signed_body(manifest)
+    except RecordError as error:
+        raise VerificationError(f"{MANIFEST_FILE}: {error.detail}") from None
+    if not _ed25519_verifies(key_raw, signature, body):
+        raise VerificationError(
+            f"{MANIFEST_FILE} signature: got a signature that does not verify under "
+            f"public key {base64.b64encode(key_raw).decode()}"
+        )
+    for name, want in (
+        ("log_id", checkpoint.log_id),
+        ("tree_size", checkpoint.tree_size),
+        ("root_hash", checkpoint.root_hash.hex()),
+    ):
+        if manifest.get(name) != want:
+            raise VerificationError(
+                f"{MANIFEST_FILE} {name}: got {manifest.get(name)!r}, want {want!r} "
+                f"({CHECKPOINT_FILE})"
+            )
+    export_filter = ExportFilter.from_json(manifest.get("filter"))
+    if manifest.get("complete") is not export_filter.complete:
+        raise VerificationError(
+            f"{MANIFEST_FILE} complete: got {manifest.get('complete')!r}, want "
+            f"{export_filter.complete} (the filter says so)"
+        )
+    records = manifest.get("records")
+    if not isinstance(records, int) or isinstance(records, bool) or records < 0:
+        raise VerificationError(f"{MANIFEST_FILE} records: got {records!r}, want a count")
+    return export_filter, records
+
+
+def _verify_since(
+    directory: Path, earlier_obj: Mapping[str, Any], checkpoint: Checkpoint, key_raw: bytes
+) -> int:
+    """Check that the export's tree extends an earlier signed checkpoint; return its size."""
+    try:
+        earlier = verify_signed_checkpoint(earlier_obj, base64.b64encode(key_raw).decode())
+    except CheckpointError as error:
+        raise VerificationError(f"earlier checkpoint: {error}") from None
+    if earlier.log_id != checkpoint.log_id:
+        raise VerificationError(
+            f"earlier checkpoint log_id: got {earlier.log_id!r}, want {checkpoint.log_id!r}"
+        )
+    first, second = earlier.tree_size, checkpoint.tree_size
+    if first > second:
+        raise VerificationError(
+            f"earlier checkpoint tree_size: got {first}, want <= {second} (the export's): "
+            "the log cannot have shrunk"
+        )
+    if first == 0:
+        if earlier.root_hash != EMPTY_ROOT:
+            raise VerificationError(
+                f"earlier checkpoint of tree size 0: root {earlier.root_hash.hex()}, want "
+                f"{EMPTY_ROOT.hex()} (the empty tree's)"
+            )
+        return first  # every tree extends the empty one
+    proof: list[bytes] = []
+    if first < second:
+        consistency = _read_json_object(directory / CONSISTENCY_FILE, hint=_CONSISTENCY_HINT)
+        for name, want in (
+            ("first", first),
+            ("second", second),
+            ("first_root", earlier.root_hash.hex()),
+            ("second_root", checkpoint.root_hash.hex()),
+        ):
+            if consistency.get(name) != want:
+                raise VerificationError(
+                    f"{CONSISTENCY_FILE} {name}: got {consistency.get(name)!r}, want {want!r}"
+                )
+        proof = _hashes(consistency.get("proof"), f"{CONSISTENCY_FILE} proof")
+    try:
+        verify_consistency(first, second, proof, earlier.root_hash, checkpoint.root_hash)
+    except ProofError as error:
+        raise VerificationError(
+            f"consistency of tree size {first} with {second}: {error}"
+        ) from None
+    return first
+
+
+_CONSISTENCY_HINT: Final = (
+    "export with --since-checkpoint, or save `consent-ledger proof consistency "
+    "--first A --second B --json` (or GET /v1/ledger/proofs/consistency) there"
+)
+
+
+def _verify_records(
+    directory: Path,
+    checkpoint: Checkpoint,
+    export_filter: ExportFilter,
+    progress: Callable[[int], None] | None,
+) -> int:
+    """Check events.jsonl against proofs.jsonl line by line; return the record count."""
+    size, root = checkpoint.tree_size, checkpoint.root_hash
+    complete = export_filter.complete
+    count, previous = 0, -1
+    with _open(directory / EVENTS_FILE) as events, _open(directory / PROOFS_FILE) as proofs:
+        for number, (event_line, proof_line) in enumerate(
+            zip_longest(_lines(events), _lines(proofs)), start=1
+        ):
+            if event_line is None or proof_line is None:
+                shorter = EVENTS_FILE if event_line is None else PROOFS_FILE
+                raise VerificationError(
+                    f"{shorter} ends at line {number - 1}, but the other file goes on: "
+                    f"want one {PROOFS_FILE} line per {EVENTS_FILE} line"
+                )
+            record = _parse_record(event_line, number)
+            leaf_index, event_id = record["leaf_index"], record["event_id"]
+            where = f"{EVENTS_FILE} line {number} (leaf_index {leaf_index}, event_id {event_id})"
+            path = _parse_proof(proof_line, number, leaf_index, size, where)
+            try:
+                verify_inclusion(hash_leaf(event_line), leaf_index, size, path, root)
+            except ProofError as error:
+                raise VerificationError(f"{where}: inclusion proof fails: {error}") from None
+            if complete and leaf_index != previous + 1:
+                raise VerificationError(
+                    f"{where}: got leaf_index {leaf_index}, want {previous + 1}: a complete "
+                    f"export lists every leaf 0 … {size - 1} in order"
+                )
+            if leaf_index <= previous:
+                raise VerificationError(
+                    f"{where}: got leaf_index {leaf_index} after {previous}, want increasing"
+                )
+            if not _selected(export_filter, record, where):
+                raise VerificationError(
+                    f"{where}: record outside the export's filter {export_filter.to_json()}"
+                )
+            previous, count = leaf_index, count + 1
+            if progress is not None and count % PROGRESS_EVERY == 0:
+                progress(count)
+    if complete and count != size:
+        raise VerificationError(
+            f"{EVENTS_FILE}: got {count} records (leaves 0 … {count - 1}), want {size} "
+            f"(leaves 0 … {size - 1}): a complete export must cover the whole tree"
+        )
+    if progress is not None:
+        progress(count)
+    return count
+
+
+def _selected(export_filter: ExportFilter, record: Mapping[str, Any], where: str) -> bool:
+    """Return whether the filter selects a record; a malformed recorded_at fails verification."""
+    try:
+        return export_filter.selects(record)
+    except CheckpointError as error:
+        raise VerificationError(f"{where}: recorded_at: {error}") from None
+
+
+def _parse_record(line: bytes, number: int) -> dict[str, Any]:
+    """Return the record on an events.jsonl line; it must be JCS and have the common fields."""
+    where = f"{EVENTS_FILE} line {number}"
+    record = _parse_object(line, where)
+    try:
+        canonical = canonical_json(record)
+    except RecordError as error:
+        raise VerificationError(f"{where}: {error.detail}") from None
+    if canonical != line:
+        raise VerificationError(
+            f"{where}: the line is not the RFC 8785 (JCS) form of its record "
+            "(edited, reformatted, or a repeated key)"
+        )
+    for name, kind in REQUIRED_RECORD_FIELDS.items():
+        value = record.get(name)
+        if not isinstance(value, kind) or isinstance(value, bool):
+            raise VerificationError(f"{where}: field {name}: got {value!r}, want a {kind.__name__}")
+    if "subject" not in record or not isinstance(record["subject"], str | None):
+        raise VerificationError(f"{where}: field subject: want a string or null")
+    if record["leaf_index"] < 0:
+        raise VerificationError(f"{where}: leaf_index {record['leaf_index']} is negative")
+    return record
+
+
+def _parse_proof(line: bytes, number: int, leaf_index: int, size: int, where: str) -> list[bytes]:
+    """Return the audit path on a proofs.jsonl line, after checking its index and size."""
+    proof = _parse_object(line, f"{PROOFS_FILE} line {number}")
+    if proof.get("leaf_index") != leaf_index:
+        raise VerificationError(
+            f"{where}: {PROOFS_FILE} line {number} is for leaf_index "
+            f"{proof.get('leaf_index')!r}, want {leaf_index}"
+        )
+    if proof.get("tree_size") != size:
+        raise VerificationError(
+            f"{where}: proof tree_size {proof.get('tree_size')!r}, want {size} ({CHECKPOINT_FILE})"
+        )
+    return _hashes(proof.get("audit_path"), f"{where}: audit_path")
+
+
+def _hashes(value: object, what: str) -> list[bytes]:
+    """Return a JSON list of lowercase hex hashes as bytes; raise VerificationError if not."""
+    if not isinstance(value, list):
+        raise VerificationError(f"{what}: got {value!r}, want a list of hex hashes")
+    hashes = []
+    for index, item in enumerate(value):
+        # bytes.fromhex then .hex() round-trips only lowercase hex without spaces.
+        try:
+            digest = bytes.fromhex(item) if type(item) is str else b""
+        except ValueError:
+            digest = b""
+        if len(digest) != HASH_SIZE or digest.hex() != item:
+            raise VerificationError(
+                f"{what}[{index}]: got {item!r}, want {2 * HASH_SIZE} lowercase hex digits"
+            )
+        hashes.append(digest)
+    return hashes
+
+
+def _parse_object(data: bytes, where: str) -> dict[str, Any]:
+    """Return the JSON object in data; raise VerificationError naming `where` if not one."""
+    try:
+        value = orjson.loads(data)
+    except orjson.JSONDecodeError as error:
+        raise VerificationError(f"{where}: not JSON ({error})") from None
+    if not isinstance(value, dict):
+        raise VerificationError(f"{where}: got a {type(value).__name__}, want a JSON object")
+    return value
+
+
+def _read_json_object(path: Path, hint: str | None = None) -> dict[str, Any]:
+    """Return the JSON object in a file of the export."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        extra = f"; {hint}" if hint else ""
+        raise VerificationError(f"{path.name}: missing from the export{extra}") from None
+    except OSError as error:
+        raise VerificationError(f"{path.name}: {error.strerror}") from None
+    return _parse_object(data, path.name)
+
+
+def _open(path: Path) -> IO[bytes]:
+    """Open a line file of the export for binary reading."""
+    try:
+        return path.open("rb")
+    except FileNotFoundError:
+        raise VerificationError(f"{path.name}: missing from the export") from None
+    except OSError as error:
+        raise VerificationError(f"{path.name}: {error.strerror}") from None
+
+
+def _lines(handle: IO[bytes]) -> Iterator[bytes]:
+    """Yield the lines of a JSON Lines file without their final newline."""
+    for line in handle:
+        yield line[:-1] if line.endswith(b"\n") else line
+
+
+def _optional_time(value: object, what: str) -> datetime | None:
+    """Return a manifest instant (or None)."""
+    if value is None:
+        return None
+    try:
+        return parse_timestamp(str(value))
+    except CheckpointError as error:
+        raise VerificationError(f"{MANIFEST_FILE} {what}: {error}") from None
+
+
+def _b64(text: str, what: str) -> bytes:
+    """Return the bytes of standard base64 text; raise VerificationError otherwise."""
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError) as error:
+        raise VerificationError(f"{what}: got {text!r}, want base64 ({error})") from None
+
+
+def _ed25519_verifies(public_key_raw: bytes, signature: bytes, message: bytes) -> bool:
+    """Return whether signature is a valid Ed25519 signature of message under the key."""
+    try:
+        Ed25519PublicKey.from_public_bytes(public_key_raw).verify(signature, message)
+    except (InvalidSignature, ValueError):
+        return False
+    return True
