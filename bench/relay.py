@@ -1,0 +1,317 @@
+"""Benchmark the Kafka relay: throughput, end-to-end revocation latency, broker ceiling.
+
+    python -m bench.relay [--events 20000] [--revocations 300] [--database-url URL]
+
+One run, one broker (a local Tansu unless KAFKA_BOOTSTRAP_SERVERS names one), measured
+side by side:
+
+- `relay`: a fresh ledger holding `--events` events (terms acceptances, grants and
+  revocations over `events / 10` subjects) published by `Relay.run(until_caught_up)`,
+  in process: events/s and records/s (each event also puts its permission changes and
+  current states on the other topics).
+- `broker produce` / `broker consume`: the same number of records, of the same mean
+  size, produced with the relay's producer settings (idempotent, acks=all, one request
+  in flight, a flush per 500-event batch) and consumed back: the ceiling the relay
+  works under.
+- `revocation -> handler`: `consent-ledger relay` running as its own process (default
+  options: polls an idle ledger every 50 ms), a `Subscriber` thread on the permission
+  changes; each revocation is appended through the use case at a random moment, and
+  the latency runs from just before the append to the handler's call: p50, p99, max.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import structlog
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+
+from services.bootstrap import Services, bootstrap
+from services.kafka_broker import LocalBroker
+from services.kafka_topics import TopicNames, ensure_topics
+from services.relay import (
+    KafkaPublisher,
+    RelayOptions,
+    RelayPositions,
+    build_relay,
+    topic_names,
+)
+from services.settings import Settings
+from services.subscriber import ConsentMessage, Subscriber
+
+WRITE_CHUNK = 500
+
+
+@contextmanager
+def broker() -> Iterator[str]:
+    """Yield bootstrap servers: $KAFKA_BOOTSTRAP_SERVERS, else a local Tansu broker."""
+    given = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+    if given:
+        yield given
+        return
+    with LocalBroker() as local:
+        yield local.bootstrap_servers
+
+
+def fill(services: Services, events: int) -> None:
+    """Append about `events` events through the use cases, in group commits."""
+    ledger = services.ledger
+    ledger.publish_terms(
+        "v1",
+        datetime(2024, 1, 1, tzinfo=UTC),
+        [
+            {"purpose": "ai-training", "default": "granted"},
+            {"purpose": "personalization", "default": "granted"},
+        ],
+    )
+    purposes = ["ai-training", "ai-generative-training", "data-mining", "personalization"]
+    pending = []
+    written = 1
+    subject = 0
+    while written < events:
+        name = f"artist-{subject}"
+        pending.append(ledger.prepare_acceptance(name, "v1"))
+        for n in range(9):
+            purpose = purposes[n % len(purposes)]
+            content = [f"{name}-track-{n % 3}"] if n % 2 else None
+            if n % 3 == 2:
+                pending.append(ledger.prepare_revocation(name, purpose, content_ids=content))
+            else:
+                pending.append(ledger.prepare_grant(name, purpose, "platform", content))
+        written += 10
+        subject += 1
+        if len(pending) >= WRITE_CHUNK:
+            ledger.execute_many(pending)
+            pending = []
+    if pending:
+        ledger.execute_many(pending)
+
+
+def measure_relay(services: Services) -> dict[str, float]:
+    """Publish the whole ledger once; return events, records, seconds, mean record bytes."""
+    settings = services.settings
+    assert settings.kafka_bootstrap_servers
+    publisher = KafkaPublisher(settings.kafka_bootstrap_servers, topic_names(settings))
+    relay = build_relay(services, publisher=publisher, options=RelayOptions())
+    records_bytes = 0
+    original = relay.records_for
+
+    def counting(entries: Any) -> Any:
+        nonlocal records_bytes
+        records = original(entries)
+        records_bytes += sum(len(r.value or b"") + len(r.key) for r in records)
+        return records
+
+    relay.records_for = counting  # type: ignore[method-assign]
+    start = time.perf_counter()
+    stats = relay.run(until_caught_up=True)
+    seconds = time.perf_counter() - start
+    relay.close()
+    return {
+        "events": stats.events,
+        "records": stats.records,
+        "seconds": seconds,
+        "record_bytes": records_bytes / max(1, stats.records),
+    }
+
+
+def measure_broker(
+    bootstrap_servers: str, records: int, size: int, batches: int
+) -> dict[str, float]:
+    """Produce and consume `records` records of `size` bytes with the relay's settings."""
+    names = TopicNames().prefixed(f"bench.raw.{time.time_ns()}.")
+    ensure_topics(bootstrap_servers, names)
+    producer = KafkaProducer(
+        bootstrap_servers=bootstrap_servers,
+        enable_idempotence=True,
+        acks="all",
+        max_in_flight_requests_per_connection=1,
+        linger_ms=0,
+    )
+    value = b"x" * size
+    per_flush = max(1, records // max(1, batches))
+    start = time.perf_counter()
+    for n in range(records):
+        producer.send(names.events, key=f"artist-{n % 1000}".encode(), value=value)
+        if (n + 1) % per_flush == 0:
+            producer.flush()
+    producer.flush()
+    produce_s = time.perf_counter() - start
+    producer.close()
+    consumer = KafkaConsumer(
+        bootstrap_servers=bootstrap_servers, enable_auto_commit=False, fetch_max_wait_ms=50
+    )
+    partitions = [
+        TopicPartition(names.events, p) for p in consumer.partitions_for_topic(names.events)
+    ]
+    consumer.assign(partitions)
+    consumer.seek_to_beginning(*partitions)
+    got = 0
+    start = time.perf_counter()
+    while got < records:
+        for batch in consumer.poll(timeout_ms=200, max_records=5000).values():
+            got += len(batch)
+    consume_s = time.perf_counter() - start
+    consumer.close()
+    return {"produce_s": produce_s, "consume_s": consume_s}
+
+
+def measure_latency(settings: Settings, services: Services, revocations: int) -> list[float]:
+    """Return seconds from each revocation's append to the subscriber's handler."""
+    names = topic_names(settings)
+    ledger = services.ledger
+    positions = RelayPositions(services.database)
+    positions.store({names.events: ledger.ledger_position()})  # start at the head
+    subjects = [f"latency-{n}" for n in range(revocations)]
+    for subject in subjects:
+        granted = ledger.grant(subject, "ai-generative-training")
+    env = {
+        **os.environ,
+        "LEDGER_DATABASE_URL": settings.database_url,
+        "LEDGER_DATA_DIR": str(settings.resolved_data_dir()),
+        "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers or "",
+        "LEDGER_TOPIC_PREFIX": settings.topic_prefix,
+        "LEDGER_LOG_LEVEL": "warning",
+    }
+    relay = subprocess.Popen(
+        [sys.executable, "-m", "services.cli", "relay"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    started: dict[str, float] = {}
+    arrived: dict[str, float] = {}
+    done = threading.Event()
+
+    def handle(message: ConsentMessage) -> None:
+        value = message.value or {}
+        if value.get("type") == "ConsentRevoked" and value["subject"] in started:
+            arrived.setdefault(value["subject"], time.perf_counter())
+            if len(arrived) == revocations:
+                done.set()
+
+    subscriber = Subscriber(
+        [names.permission_changes],
+        "bench-latency",
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        auto_offset_reset="latest",
+        session_timeout_ms=2000,
+        heartbeat_interval_ms=500,
+    )
+    thread = threading.Thread(target=subscriber.run, args=(handle,), daemon=True)
+    thread.start()
+    try:
+        if not subscriber.wait_until_assigned(30):
+            raise RuntimeError("the subscriber was given no partitions within 30 s")
+        deadline = time.monotonic() + 30
+        while positions.get(names.events) < granted.position:  # the grants went out first
+            if time.monotonic() > deadline:
+                raise RuntimeError("the relay did not publish the grants within 30 s")
+            time.sleep(0.05)
+        rng = random.Random(6)
+        for subject in subjects:
+            time.sleep(rng.uniform(0.005, 0.06))
+            started[subject] = time.perf_counter()
+            ledger.revoke(subject, "ai-generative-training")
+        if not done.wait(60):
+            raise RuntimeError(f"only {len(arrived)} of {revocations} revocations arrived")
+    finally:
+        subscriber.stop()
+        thread.join(timeout=10)
+        subscriber.close()
+        relay.terminate()
+        relay.wait(timeout=10)
+    return [arrived[s] - started[s] for s in subjects]
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    """Return the nearest-rank percentile of `values` (0 < fraction <= 1)."""
+    ordered = sorted(values)
+    return ordered[max(0, min(len(ordered) - 1, round(fraction * len(ordered)) - 1))]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the relay benchmark and print its table."""
+    parser = argparse.ArgumentParser(prog="python -m bench.relay", description=__doc__)
+    parser.add_argument("--events", type=int, default=20_000)
+    parser.add_argument("--revocations", type=int, default=300)
+    parser.add_argument("--database-url", help="default: a fresh SQLite file")
+    args = parser.parse_args(argv)
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
+    with tempfile.TemporaryDirectory(prefix="bench-relay-") as tmp, broker() as servers:
+        url = args.database_url or f"sqlite:///{Path(tmp) / 'ledger.db'}"
+        settings = Settings(
+            database_url=url,
+            data_dir=Path(tmp) / "data",
+            kafka_bootstrap_servers=servers,
+            topic_prefix=f"bench.{time.time_ns()}.",
+            log_format="json",
+        )
+        services = bootstrap(settings)
+        try:
+            start = time.perf_counter()
+            fill(services, args.events)
+            fill_s = time.perf_counter() - start
+            relay = measure_relay(services)
+            raw = measure_broker(
+                servers,
+                int(relay["records"]),
+                round(relay["record_bytes"]),
+                batches=max(1, int(relay["events"]) // RelayOptions().batch_size),
+            )
+            latency_settings = replace(settings, topic_prefix=f"bench.lat.{time.time_ns()}.")
+            latencies = measure_latency(latency_settings, services, args.revocations)
+        finally:
+            services.close()
+    events, records = relay["events"], relay["records"]
+    rows = [
+        (
+            "ledger fill (use cases, group commit)",
+            f"{events / fill_s:,.0f} events/s",
+            f"{fill_s:.2f} s",
+        ),
+        (
+            "relay: ledger -> 4 topics, acked",
+            f"{events / relay['seconds']:,.0f} events/s",
+            f"{records / relay['seconds']:,.0f} records/s ({records / events:.1f} records/event)",
+        ),
+        (
+            "broker produce (relay's settings)",
+            f"{records / raw['produce_s']:,.0f} records/s",
+            f"{records:,.0f} records of {relay['record_bytes']:.0f} B",
+        ),
+        ("broker consume", f"{records / raw['consume_s']:,.0f} records/s", ""),
+        (
+            "revocation -> handler (p50)",
+            f"{statistics.median(latencies) * 1000:.1f} ms",
+            f"{len(latencies)} revocations",
+        ),
+        ("revocation -> handler (p99)", f"{percentile(latencies, 0.99) * 1000:.1f} ms", ""),
+        ("revocation -> handler (max)", f"{max(latencies) * 1000:.1f} ms", ""),
+    ]
+    print(f"relay benchmark: {events:,.0f} events, {url.split(':', 1)[0]}, broker {servers}")
+    width = max(len(r[0]) for r in rows)
+    print(f"| {'measure'.ljust(width)} | rate | detail |")
+    print(f"| {'-' * width} | --- | --- |")
+    for name, rate, detail in rows:
+        print(f"| {name.ljust(width)} | {rate} | {detail} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
