@@ -1,0 +1,122 @@
+"""Bearer API keys and the roles each route needs, declared on the route as a dependency.
+
+| access      | roles                   | routes                                                  |
+| ----------- | ----------------------- | ------------------------------------------------------- |
+| `RECORD`    | writer, admin           | grants, revocations, terms acceptances, voids           |
+| `READ`      | reader, auditor, admin  | check, filter, AI signals, checkpoint and proofs        |
+| `AUDIT`     | auditor, admin          | subject history (shows decrypted evidence)              |
+| `ADMINISTER`| admin                   | terms publication, erasure                              |
+
+No key or an unknown key is 401 (with `WWW-Authenticate: Bearer`); a known key whose
+role lacks the access is 403. Keys are never logged: only their name and role are bound
+to the request's log context.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Awaitable, Callable
+from enum import Enum
+from typing import Annotated, Final
+
+import structlog
+from fastapi import Depends
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
+
+from services.api.keys import ApiKey, ApiKeyStore, Role, key_digest
+from services.api.problems import ApiProblem
+
+CACHE_SECONDS: Final = 30.0  # a known key is looked up again at most this often
+CACHE_MAX_KEYS: Final = 10_000
+REALM: Final = "consent-ledger"
+
+
+class Access(Enum):
+    """What a route needs; each value is the set of roles that have it."""
+
+    RECORD = frozenset({Role.WRITER, Role.ADMIN})
+    READ = frozenset({Role.READER, Role.AUDITOR, Role.ADMIN})
+    AUDIT = frozenset({Role.AUDITOR, Role.ADMIN})
+    ADMINISTER = frozenset({Role.ADMIN})
+
+
+class NotAuthenticatedError(ApiProblem):
+    """No API key, or one the ledger does not know."""
+
+    status = 401
+    title = "Not authenticated"
+
+
+class ForbiddenError(ApiProblem):
+    """A known API key whose role may not use the route."""
+
+    status = 403
+    title = "Forbidden"
+
+
+bearer_scheme = HTTPBearer(
+    auto_error=False,
+    scheme_name="ApiKey",
+    description="An API key from `consent-ledger keys create NAME --role ROLE`.",
+)
+
+
+class Authenticator:
+    """Resolve bearer keys to stored keys, with a short in-process cache of known keys."""
+
+    def __init__(self, store: ApiKeyStore) -> None:
+        self.store = store
+        self._cache: dict[str, tuple[ApiKey, float]] = {}
+        self._lock = threading.Lock()
+
+    async def authenticate(self, secret: str) -> ApiKey:
+        """Return the key for a bearer secret; raise NotAuthenticatedError if unknown.
+
+        A known key is served from memory for up to CACHE_SECONDS; the store is asked
+        (off the event loop) otherwise. Unknown keys are not cached.
+        """
+        digest = key_digest(secret)
+        now = time.monotonic()
+        with self._lock:
+            cached = self._cache.get(digest)
+        if cached is not None and cached[1] > now:
+            return cached[0]
+        key = await run_in_threadpool(self.store.authenticate, secret)
+        if key is None:
+            raise NotAuthenticatedError(
+                "the API key is not known",
+                headers={"WWW-Authenticate": f'Bearer realm="{REALM}", error="invalid_token"'},
+            )
+        with self._lock:
+            if len(self._cache) >= CACHE_MAX_KEYS:
+                self._cache.clear()
+            self._cache[digest] = (key, now + CACHE_SECONDS)
+        return key
+
+    def requires(self, access: Access) -> Callable[..., Awaitable[ApiKey]]:
+        """Return a route dependency that admits only keys whose role has `access`."""
+
+        async def dependency(
+            credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
+        ) -> ApiKey:
+            if credentials is None or not credentials.credentials:
+                raise NotAuthenticatedError(
+                    "send an API key as `Authorization: Bearer KEY`",
+                    headers={"WWW-Authenticate": f'Bearer realm="{REALM}"'},
+                )
+            key = await self.authenticate(credentials.credentials)
+            structlog.contextvars.bind_contextvars(api_key=key.name, role=key.role.value)
+            if key.role not in access.value:
+                allowed = ", ".join(sorted(r.value for r in access.value))
+                raise ForbiddenError(
+                    f"role {key.role.value!r} may not use this route; it needs one of: {allowed}",
+                    headers={
+                        "WWW-Authenticate": f'Bearer realm="{REALM}", error="insufficient_scope"'
+                    },
+                )
+            return key
+
+        dependency.__name__ = f"requires_{access.name.lower()}"
+        return dependency

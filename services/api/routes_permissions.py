@@ -1,0 +1,218 @@
+"""Read routes: one check, a batch filter, and the AI signals of a piece of content.
+
+Every answer comes from `services.reader` (the read side's seam), never the event store.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Final
+
+import orjson
+from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, Response
+from pydantic import ValidationError
+from starlette.concurrency import run_in_threadpool
+
+from ledger.vocabulary import ALL_ASPECTS, PLATFORM
+from projections.ai_signals import SIGNAL_PARTY, derive_signals, signal_purposes
+from services.api.auth import Access, Authenticator
+from services.api.problems import problem_responses
+from services.api.routing import JsonResponse, LedgerRoute
+from services.api.schemas import (
+    IDENTIFIER_PATTERN,
+    MAX_POSITION,
+    PARTY_PATTERN,
+    TIME_DESCRIPTION,
+    TIME_EXAMPLES,
+    AiSignalsBody,
+    DecisionBody,
+    FilterAnswer,
+    FilterRequest,
+    identifier,
+    instant,
+)
+from services.bootstrap import Services
+
+FILTER_BODY_SCHEMA: Final = {"$ref": "#/components/schemas/FilterRequest"}
+HTML: Final = "text/html"
+
+Identifier = Annotated[str, Query(json_schema_extra={"pattern": IDENTIFIER_PATTERN})]
+MinPosition = Annotated[
+    int | None,
+    Query(
+        ge=0,
+        le=MAX_POSITION,
+        description="Read your writes: reflect at least this position (a write's receipt).",
+    ),
+]
+Time = Annotated[str | None, Query(description=TIME_DESCRIPTION, examples=TIME_EXAMPLES)]
+
+
+def permissions_router(services: Services, auth: Authenticator) -> APIRouter:
+    """Return the check, filter and AI-signals routes, wired to one deployment."""
+    router = APIRouter(prefix="/v1", tags=["reads"], route_class=LedgerRoute)
+    read = [Depends(auth.requires(Access.READ))]
+    reader = services.reader
+    ledger = services.ledger
+
+    @router.get(
+        "/check",
+        dependencies=read,
+        response_model=DecisionBody,
+        responses=problem_responses(401, 403, 422, 503),
+        summary="May this party use this subject's content for this purpose?",
+    )
+    def check(
+        subject: Identifier,
+        purpose: Annotated[str, Query(description="A purpose of the vocabulary.")],
+        party: Annotated[str, Query(json_schema_extra={"pattern": PARTY_PATTERN})] = PLATFORM,
+        content: Annotated[
+            str | None, Query(json_schema_extra={"pattern": IDENTIFIER_PATTERN})
+        ] = None,
+        aspect: Annotated[str, Query(description="music, voice, likeness or all.")] = ALL_ASPECTS,
+        at: Time = None,
+        known_at: Time = None,
+        min_position: MinPosition = None,
+    ) -> Response:
+        decision = reader.check(
+            identifier(subject, field="subject"),
+            purpose,
+            party=party,
+            content=identifier(content, field="content") if content is not None else None,
+            aspect=aspect,
+            at=instant(at, field="at"),
+            known_at=instant(known_at, field="known_at"),
+            min_position=min_position,
+        )
+        return JsonResponse(decision.to_json())
+
+    @router.post(
+        "/filter",
+        dependencies=read,
+        response_model=FilterAnswer,
+        responses=problem_responses(401, 403, 413, 422, 503),
+        summary="Which of these (subject, content) pairs may be used? (up to 100,000)",
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": FILTER_BODY_SCHEMA}},
+            }
+        },
+    )
+    async def filter_(request: Request) -> Response:
+        raw = await request.body()  # read off the socket as it streams in, capped
+        answer = await run_in_threadpool(answer_filter, services, raw)
+        return Response(answer, media_type="application/json")
+
+    @router.get(
+        "/subjects/{subject}/content/{content}/ai-signals",
+        dependencies=read,
+        response_model=AiSignalsBody,
+        responses={
+            200: {
+                "description": "The signals, as JSON or (Accept: text/html) as <meta> tags",
+                "content": {HTML: {"schema": {"type": "string"}}},
+                "headers": {
+                    "X-Robots-Tag": {
+                        "description": "`noai, noimageai` when generative training is denied",
+                        "schema": {"type": "string"},
+                    },
+                    "tdm-reservation": {
+                        "description": "TDMRep: 1 when data mining is denied",
+                        "schema": {"type": "string", "enum": ["0", "1"]},
+                    },
+                    "tdm-policy": {
+                        "description": "TDMRep policy URL, when one is configured",
+                        "schema": {"type": "string"},
+                    },
+                },
+            },
+            **problem_responses(401, 403, 404, 422, 503),
+        },
+        summary="AI signals of a piece of content, for any third party, now",
+    )
+    def ai_signals(
+        subject: Annotated[str, Path(json_schema_extra={"pattern": IDENTIFIER_PATTERN})],
+        content: Annotated[str, Path(json_schema_extra={"pattern": IDENTIFIER_PATTERN})],
+        request: Request,
+        min_position: MinPosition = None,
+    ) -> Response:
+        subject = identifier(subject, field="subject")
+        content = identifier(content, field="content")
+        decisions = {
+            purpose.name: reader.check(
+                subject,
+                purpose.name,
+                party=SIGNAL_PARTY,
+                content=content,
+                min_position=min_position,
+            )
+            for purpose in signal_purposes(ledger.vocabulary)
+        }
+        signals = derive_signals(
+            decisions, ledger.vocabulary, tdm_policy_url=services.settings.tdm_policy_url
+        )
+        headers = {**signals.headers(), "Vary": "Accept"}
+        if prefers_html(request.headers.get("accept", "")):
+            return HTMLResponse(signals.meta_html(), headers=headers)
+        return JsonResponse(signals.to_json(), headers=headers)
+
+    return router
+
+
+def answer_filter(services: Services, raw: bytes) -> bytes:
+    """Parse a filter body, ask the reader about every pair, and return the JSON answer.
+
+    Every pair is checked before any is asked about, so a bad pair is a 422 and the
+    answer is never cut off halfway.
+    """
+    try:
+        body = FilterRequest.model_validate(orjson.loads(raw))
+    except orjson.JSONDecodeError as error:
+        raise RequestValidationError(
+            [{"loc": ("body", error.pos), "msg": f"JSON decode error: {error.msg}"}]
+        ) from None
+    except ValidationError as error:
+        raise RequestValidationError(
+            [{**e, "loc": ("body", *e["loc"])} for e in error.errors(include_input=False)]
+        ) from None
+    pairs = [
+        (identifier(item["subject"], field="subject"), identifier(item["content"], field="content"))
+        for item in body.items
+    ]
+    answer = services.reader.filter_batch(
+        body.purpose,
+        pairs,
+        party=body.party or PLATFORM,
+        at=instant(body.at, field="at"),
+        known_at=instant(body.known_at, field="known_at"),
+        min_position=body.min_position,
+    )
+    return orjson.dumps(
+        {
+            "allowed": [{"subject": s, "content": c} for s, c in answer.allowed],
+            "position": answer.position,
+        }
+    )
+
+
+def prefers_html(accept: str) -> bool:
+    """Tell whether an Accept header ranks text/html above application/json."""
+    html = json = 0.0
+    for media_range in accept.split(","):
+        media, *params = (part.strip() for part in media_range.split(";"))
+        quality = 1.0
+        for param in params:
+            name, _, value = param.partition("=")
+            if name.strip().lower() == "q":
+                try:
+                    quality = float(value)
+                except ValueError:
+                    quality = 0.0
+        media = media.lower()
+        if media == HTML:
+            html = max(html, quality)
+        elif media in ("application/json", "application/*"):
+            json = max(json, quality)
+    return html > json

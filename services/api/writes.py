@@ -1,0 +1,162 @@
+"""The write path every write route shares: idempotency, validation, group commit, answer.
+
+A route hands over a `prepare` callable (a `ConsentLedger.prepare_*` call). The gateway
+honours the `Idempotency-Key` header (see `services.api.idempotency`), runs `prepare` off
+the event loop, queues the pending write on the committer, waits for its receipt and
+answers 201 with `{event_id, position, recorded_at}`. A refusal is a LedgerError,
+answered by the one error map; with a key, it is stored and replayed like an answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Final
+
+import orjson
+import structlog
+from fastapi import Request
+from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
+
+from ledger.application import PendingWrite, Receipt
+from ledger.errors import ConcurrentWriteError, ErrorKind, LedgerError
+from services.api.group_commit import Committer
+from services.api.idempotency import (
+    IDEMPOTENCY_HEADER,
+    WAIT_SECONDS,
+    IdempotencyInProgressError,
+    IdempotencyStore,
+    IntentRecorder,
+    Pending,
+    Reservation,
+    StoredAnswer,
+    body_digest,
+    check_key,
+    slot_for,
+)
+from services.api.problems import PROBLEM_JSON, STATUS_BY_KIND, problem_body
+from services.api.routing import JsonResponse
+
+REPLAYED_HEADER: Final = "Idempotent-Replayed"
+_log = structlog.get_logger("consent_ledger.api.writes")
+
+
+class WriteGateway:
+    """Execute writes for the routes: idempotency, then the committer."""
+
+    def __init__(self, committer: Committer, idempotency: IdempotencyStore) -> None:
+        self.committer = committer
+        self.idempotency = idempotency
+        self.intents = IntentRecorder(idempotency)
+
+    async def write(
+        self, request: Request, prepare: Callable[[], PendingWrite], *, reads_store: bool
+    ) -> Response:
+        """Answer one write request: 201 with its receipt, or the problem that refused it.
+
+        `reads_store` says whether `prepare` may query the store (then it runs on a worker
+        thread); a pure validation runs on the event loop, saving the thread hop.
+        """
+        subject = request.path_params.get("subject")
+        if subject is not None:
+            structlog.contextvars.bind_contextvars(subject=subject)
+        key = request.headers.get(IDEMPOTENCY_HEADER)
+        if key is None:
+            receipt = await self._append(prepare, None, reads_store)
+            return self._created(receipt)
+        route = request.scope.get("route")
+        slot = slot_for(
+            request.method,
+            getattr(route, "path", request.url.path),
+            request.path_params,
+            check_key(key),
+        )
+        digest = body_digest(await request.body())
+        claim = await self._claim(slot, digest)
+        if isinstance(claim, StoredAnswer):
+            return _replay(claim)
+        return await self._execute_reserved(prepare, claim, reads_store)
+
+    async def _claim(self, slot: str, digest: str) -> Reservation | StoredAnswer:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + WAIT_SECONDS
+        while True:
+            claim = await run_in_threadpool(self.idempotency.claim, slot, digest)
+            if not isinstance(claim, Pending):
+                return claim
+            if claim.stale(self.idempotency.clock()):
+                settled = await run_in_threadpool(self.idempotency.recover, slot, claim)
+                if settled is not None:
+                    return settled
+                continue
+            if loop.time() > deadline:
+                raise IdempotencyInProgressError(
+                    f"a request with this {IDEMPOTENCY_HEADER} is still being processed; "
+                    "retry shortly"
+                )
+            await asyncio.sleep(0.02)
+
+    async def _execute_reserved(
+        self, prepare: Callable[[], PendingWrite], reservation: Reservation, reads_store: bool
+    ) -> Response:
+        try:
+            receipt = await self._append(prepare, reservation, reads_store)
+        except LedgerError as error:
+            if not _is_final(error):
+                await _quietly(self.idempotency.release, reservation)
+                raise
+            status = STATUS_BY_KIND[error.kind]
+            body = orjson.dumps(problem_body(status, error.title, error.detail))
+            await _quietly(self.idempotency.complete, reservation, status, body)
+            return Response(body, status_code=status, media_type=PROBLEM_JSON)
+        # Any other failure (a bug, a cancelled request) leaves the reservation pending:
+        # the write may or may not have been appended, and recovery after the lease
+        # decides by the event id recorded before the append.
+        body = orjson.dumps(receipt.to_json())
+        # If storing the answer fails, the reservation keeps the event id it recorded
+        # before the append; the next request with this key recovers the same answer.
+        await _quietly(self.idempotency.complete, reservation, 201, body)
+        return Response(body, status_code=201, media_type="application/json")
+
+    async def _append(
+        self,
+        prepare: Callable[[], PendingWrite],
+        reservation: Reservation | None,
+        reads_store: bool,
+    ) -> Receipt:
+        pending = await run_in_threadpool(prepare) if reads_store else prepare()
+        if reservation is not None:
+            pending = self.intents.wrap(pending, reservation)
+        receipt = await asyncio.wrap_future(self.committer.submit(pending))
+        structlog.contextvars.bind_contextvars(
+            event_id=str(receipt.event_id), position=receipt.position
+        )
+        _log.info("event_appended")
+        return receipt
+
+    def _created(self, receipt: Receipt) -> Response:
+        return JsonResponse(receipt.to_json(), status_code=201)
+
+
+def _is_final(error: LedgerError) -> bool:
+    """Tell whether a refusal is the request's answer (stored) or worth a retry (not)."""
+    return error.kind is not ErrorKind.UNAVAILABLE and not isinstance(error, ConcurrentWriteError)
+
+
+def _replay(answer: StoredAnswer) -> Response:
+    media_type = "application/json" if answer.status < 400 else PROBLEM_JSON
+    return Response(
+        answer.body,
+        status_code=answer.status,
+        media_type=media_type,
+        headers={REPLAYED_HEADER: "true"},
+    )
+
+
+async def _quietly(action: Callable[..., None], *args: object) -> None:
+    """Run a bookkeeping step whose failure must not change the answer; log it."""
+    try:
+        await run_in_threadpool(action, *args)
+    except (LedgerError, OSError) as error:
+        _log.warning("idempotency_bookkeeping_failed", step=action.__name__, error=str(error))

@@ -1,0 +1,107 @@
+"""Fuzz the API with schemathesis against its own OpenAPI: no 5xx, answers match the schema.
+
+A real `consent-ledger serve` process per backend; every operation gets generated
+requests (valid and invalid) sent with an admin key, so the generator reaches the use
+cases and not only the authentication. Examples are limited to keep the run well under
+a minute.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, given, settings
+from hypothesis.errors import Unsatisfiable
+from schemathesis import GenerationMode, checks
+
+from tests.conftest import postgres_base_url
+from tests.e2e.server_support import Server, start_server
+
+pytestmark = pytest.mark.timeout(300)
+
+POSITIVE = 20  # examples per operation that match the schema
+NEGATIVE = 8  # examples per operation that do not
+CHECKS = [
+    checks.not_a_server_error,
+    checks.status_code_conformance,
+    checks.content_type_conformance,
+    checks.response_schema_conformance,
+    checks.response_headers_conformance,
+]
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def fuzz_server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Server]:
+    folder: Path = tmp_path_factory.mktemp("fuzz")
+    schema = f"t_fuzz_{uuid.uuid4().hex[:10]}"
+    base = postgres_base_url().split("?")[0]
+    url = (
+        f"sqlite:///{folder / 'ledger.db'}"
+        if request.param == "sqlite"
+        else f"{base}?schema={schema}"
+    )
+    server = start_server(url, folder / "data")
+    try:
+        yield server
+    finally:
+        server.stop()
+        if request.param == "postgres":
+            with psycopg.connect(base, autocommit=True) as conn:
+                conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+def fuzz(
+    operation: Any,
+    mode: GenerationMode,
+    headers: dict[str, str],
+    examples: int,
+    statuses: Counter[str],
+) -> None:
+    """Send `examples` generated requests of one operation; raise on the first failure."""
+
+    @given(case=operation.as_strategy(generation_mode=mode))
+    @settings(
+        max_examples=examples,
+        deadline=None,
+        suppress_health_check=list(HealthCheck),
+        derandomize=True,
+        database=None,
+    )
+    def run(case: schemathesis.Case) -> None:
+        response = case.call_and_validate(headers=headers, checks=CHECKS, timeout=30)
+        statuses[f"{operation.label} -> {response.status_code}"] += 1
+
+    run()
+
+
+def test_no_generated_request_makes_the_api_fail_or_break_its_schema(fuzz_server: Server) -> None:
+    schema = schemathesis.openapi.from_url(f"{fuzz_server.url}/openapi.json")
+    headers = {"Authorization": f"Bearer {fuzz_server.admin_key}"}
+    failures: list[str] = []
+    statuses: Counter[str] = Counter()
+    operations = [result.ok() for result in schema.get_all_operations()]
+    assert len(operations) >= 15
+    for operation in operations:
+        for mode, examples in (
+            (GenerationMode.POSITIVE, POSITIVE),
+            (GenerationMode.NEGATIVE, NEGATIVE),
+        ):
+            try:
+                fuzz(operation, mode, headers, examples, statuses)
+            except Unsatisfiable:
+                assert mode is GenerationMode.NEGATIVE  # no parameter to break
+            except Exception as error:  # collect every operation's failure, then report
+                failures.append(f"{operation.label} ({mode.value}): {error}")
+    print("\n".join(f"{n:4} {label}" for label, n in sorted(statuses.items())))
+    assert not failures, "\n\n".join(failures)
+    answered = {label.split(" -> ")[0] for label in statuses if label.endswith(("200", "201"))}
+    assert len(answered) >= 10, f"too few operations ever answered 2xx: {sorted(answered)}"
