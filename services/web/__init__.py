@@ -1,0 +1,1 @@
+"""The legal team's web pages (HTML, CSS and JS, no build step), served by routes_ui."""
