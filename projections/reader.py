@@ -1,24 +1,90 @@
 """The read side's entry: answer permission questions for every entrypoint.
 
-Entrypoints (CLI, HTTP, relay) ask here, never the event store directly, so the read
-models can answer fast while the replay in `ConsentLedger.check` stays the reference.
+Entrypoints (CLI, HTTP, relay) ask here, never the event store directly. Answers come
+from the read models (`projections.view`): the current tips when they can answer, the
+bitemporal timeline otherwise, each by indexed lookups. The replay in
+`ConsentLedger.check` stays the reference, and the fallback when the read models cannot
+be brought up to date in time.
+
+Freshness: when a projector runs in this process (the HTTP server), a read waits briefly
+for `min_position` and otherwise answers from what is projected. Without one (the CLI,
+one-shot), a read first catches the read models up to the ledger head itself, so answers
+are current and reflect the caller's own writes. Either way, a read that cannot reach
+the position it needs within its bound answers by replay. Every answer reports the ledger
+position it reflects.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Final
 
 from ledger.application import ConsentLedger
-from ledger.decisions import Decision
-from ledger.vocabulary import ALL_ASPECTS, PLATFORM
+from ledger.decisions import Decision, Question
+from ledger.vocabulary import ALL_ASPECTS, PLATFORM, check_identifier
+from projections.permissions import resolve, terms_tip_answers, tip_answers
+from projections.runner import Projector
+from projections.timeline import Acceptance, Evidence, Fact, question_keys, to_micros
+from projections.view import PairTips
+
+DEFAULT_CATCH_UP_SECONDS: Final = 2.0
+DEFAULT_WAIT_SECONDS: Final = 1.0
+FILTER_CHUNK: Final = 500
+
+
+@dataclass(frozen=True)
+class FilterAnswer:
+    """A batch filter's answer: the allowed pairs, in input order, and the position."""
+
+    allowed: list[tuple[str, str]]
+    position: int
 
 
 class PermissionReader:
-    """Answer `check` and `filter` questions (by replay until a read model is wired)."""
+    """Answer `check` and `filter` questions from the read models (replay as fallback).
 
-    def __init__(self, ledger: ConsentLedger) -> None:
+    With no `projector` every answer is a replay (the reference behaviour).
+    """
+
+    def __init__(
+        self,
+        ledger: ConsentLedger,
+        projector: Projector | None = None,
+        *,
+        catch_up_seconds: float = DEFAULT_CATCH_UP_SECONDS,
+        wait_seconds: float = DEFAULT_WAIT_SECONDS,
+    ) -> None:
         self.ledger = ledger
+        self.projector = projector
+        self.catch_up_seconds = catch_up_seconds
+        self.wait_seconds = wait_seconds
+
+    # ---------------------------------------------------------------- freshness
+
+    def fresh(self, min_position: int | None = None) -> bool:
+        """Bring the read models to where a read needs them; tell whether they got there.
+
+        With a projector running here: wait up to `wait_seconds` for `min_position` (no
+        wait without one). Otherwise: catch up to the ledger head (and `min_position`)
+        for at most `catch_up_seconds`.
+        """
+        projector = self.projector
+        if projector is None:
+            return False
+        if projector.running:
+            if min_position is None:
+                return True
+            return projector.wait_for(min_position, self.wait_seconds)
+        target = max(min_position or 0, projector.head())
+        reached = projector.catch_up(
+            target=target, deadline=time.monotonic() + self.catch_up_seconds
+        )
+        return reached >= target
+
+    # -------------------------------------------------------------------- check
 
     def check(
         self,
@@ -33,9 +99,33 @@ class PermissionReader:
         min_position: int | None = None,
     ) -> Decision:
         """Answer one question; `min_position` asks to reflect at least that write."""
-        return self.ledger.check(
-            subject, purpose, party=party, content=content, aspect=aspect, at=at, known_at=known_at
-        )
+        question = self.ledger.question(subject, purpose, party, content, aspect, at, known_at)
+        if not self.fresh(min_position):
+            return self.ledger.check(
+                subject,
+                purpose,
+                party=party,
+                content=content,
+                aspect=aspect,
+                at=at,
+                known_at=known_at,
+            )
+        return self.answer(question, known_at_given=known_at is not None)
+
+    def answer(self, question: Question, *, known_at_given: bool, tips: bool = True) -> Decision:
+        """Answer a validated question from the read models as they stand (no waiting).
+
+        `known_at_given` False means "as known now": the answer reflects everything
+        projected. `tips` False skips the current tips and asks the timeline (tests use
+        it to check both paths).
+        """
+        assert self.projector is not None, "answer() needs read models"
+        view = self.projector.view
+        evidence = view.evidence(question, known_at_given=known_at_given, tips=tips)
+        version = evidence.acceptance.version if evidence.acceptance is not None else None
+        return resolve(question, evidence, view.terms(version))
+
+    # ------------------------------------------------------------------- filter
 
     def filter(
         self,
@@ -45,11 +135,118 @@ class PermissionReader:
         party: str = PLATFORM,
         at: datetime | None = None,
         known_at: datetime | None = None,
+        min_position: int | None = None,
     ) -> Iterator[tuple[str, str]]:
-        """Yield the (subject, content) pairs that `party` may use for `purpose`."""
-        for subject, content in pairs:
-            decision = self.check(
-                subject, purpose, party=party, content=content, at=at, known_at=known_at
+        """Yield the (subject, content) pairs that `party` may use for `purpose`, in order.
+
+        Streams: reads `pairs` in chunks of FILTER_CHUNK, so memory stays constant.
+        Raises InvalidIdentifierError naming the first malformed subject or content.
+        """
+        base = self.ledger.question("-", purpose, party, None, ALL_ASPECTS, at, known_at)
+        use_models = self.fresh(min_position)
+        chunk: list[tuple[str, str]] = []
+        for pair in pairs:
+            chunk.append(pair)
+            if len(chunk) >= FILTER_CHUNK:
+                yield from self._filter_chunk(base, chunk, known_at is not None, use_models)
+                chunk = []
+        if chunk:
+            yield from self._filter_chunk(base, chunk, known_at is not None, use_models)
+
+    def filter_batch(
+        self,
+        purpose: str,
+        pairs: Iterable[tuple[str, str]],
+        *,
+        party: str = PLATFORM,
+        at: datetime | None = None,
+        known_at: datetime | None = None,
+        min_position: int | None = None,
+    ) -> FilterAnswer:
+        """Answer a whole batch (HTTP `POST /v1/filter`): allowed pairs and the position.
+
+        The position is the lowest any chunk of the batch reflected.
+        """
+        base = self.ledger.question("-", purpose, party, None, ALL_ASPECTS, at, known_at)
+        use_models = self.fresh(min_position)
+        items = list(pairs)
+        allowed: list[tuple[str, str]] = []
+        positions: list[int] = []
+        for start in range(0, len(items), FILTER_CHUNK):
+            chunk = items[start : start + FILTER_CHUNK]
+            allowed.extend(
+                self._filter_chunk(base, chunk, known_at is not None, use_models, positions)
             )
-            if decision.allowed:
+        if not positions:
+            positions.append(self._position(base, known_at is not None, use_models))
+        return FilterAnswer(allowed, min(positions))
+
+    def _position(self, base: Question, known_at_given: bool, use_models: bool) -> int:
+        if use_models:
+            return self.answer(base, known_at_given=known_at_given).position
+        return self.ledger.ledger_position(base.known_at if known_at_given else None)
+
+    def _filter_chunk(
+        self,
+        base: Question,
+        chunk: list[tuple[str, str]],
+        known_at_given: bool,
+        use_models: bool,
+        positions: list[int] | None = None,
+    ) -> Iterator[tuple[str, str]]:
+        for subject, content in chunk:
+            check_identifier(subject, field="subject")
+            check_identifier(content, field="content")
+        if not use_models:
+            for subject, content in chunk:
+                decision = self.ledger.check(
+                    subject,
+                    base.purpose.name,
+                    party=base.party,
+                    content=content,
+                    at=base.at,
+                    known_at=base.known_at if known_at_given else None,
+                )
+                if positions is not None:
+                    positions.append(decision.position)
+                if decision.allowed:
+                    yield subject, content
+            return
+        assert self.projector is not None
+        view = self.projector.view
+        parties = tuple(dict.fromkeys(k.party for k in question_keys(base.party, None, "all")))
+        known_at = to_micros(base.known_at)
+        tips = view.tips_for_pairs(
+            base.purpose.name, parties, chunk, known_at=known_at, known_at_given=known_at_given
+        )
+        if positions is not None:
+            positions.append(tips.position)
+        current = tips.head_recorded_at is None or tips.head_recorded_at <= known_at
+        at = to_micros(base.at)
+        for subject, content in chunk:
+            question = Question(
+                subject, base.purpose, base.party, content, ALL_ASPECTS, base.at, base.known_at
+            )
+            evidence = _pair_evidence(tips, question, at) if current else None
+            if evidence is None:
+                evidence = view.evidence(question, known_at_given=known_at_given, tips=False)
+            version = evidence.acceptance.version if evidence.acceptance is not None else None
+            if resolve(question, evidence, view.terms(version)).allowed:
                 yield subject, content
+
+
+def _pair_evidence(tips: PairTips, question: Question, at: int) -> Evidence | None:
+    """Return a pair's evidence from a chunk's tips, or None if the tips cannot answer."""
+    classes: list[tuple[Fact | None, Fact | None]] = []
+    for key in question_keys(question.party, question.content, ALL_ASPECTS):
+        fact = tips.facts.get((question.subject, key.party, key.scope))
+        if fact is not None and not tip_answers(fact, at):
+            return None
+        classes.append((fact, fact))
+    acceptance = None
+    held = tips.acceptances.get(question.subject)
+    if held is not None:
+        acceptance = Acceptance(*held)
+        if not terms_tip_answers(acceptance, at):
+            return None
+    return Evidence(tuple(classes), acceptance, tips.erasures.get(question.subject), tips.position)

@@ -8,12 +8,19 @@ from pathlib import Path
 import orjson
 
 from ledger.application import Clock, ConsentLedger
+from ledger.checkpoint import load_signing_key_or_create
 from ledger.errors import InvalidInputError
 from ledger.vocabulary import ConsentModel, Purpose, Vocabulary
 from projections.database import Database, DatabaseUrl
+from projections.merkle_log import LogAnswers, LogService
 from projections.reader import PermissionReader
+from projections.runner import Projector
+from projections.view import ReadModel
+from services.api.keys import ApiKeyStore
 from services.keystore import MASTER_KEY_FILE, SqlSubjectKeyStore, load_or_create_secret
 from services.settings import Settings
+
+CHECKPOINT_KEY_FILE = "checkpoint-signing.key"  # Ed25519 key signing the log's checkpoints
 
 
 @dataclass
@@ -25,9 +32,14 @@ class Services:
     keys: SqlSubjectKeyStore
     ledger: ConsentLedger
     reader: PermissionReader
+    api_keys: ApiKeyStore  # HTTP API keys; its table is created on first use
+    projector: Projector  # keeps the read models; its tables are created on first use
+    log: LogService  # the Merkle transparency log; its tables are created on first use
+    transparency: LogAnswers  # what the /v1/ledger routes ask of the log
 
     def close(self) -> None:
         """Release every connection the services hold."""
+        self.projector.close()
         self.ledger.close()
         self.database.close()
 
@@ -64,10 +76,23 @@ def bootstrap(settings: Settings, *, clock: Clock | None = None) -> Services:
         vocabulary=load_vocabulary(settings.purposes_file),
         clock=clock,
     )
+    projector = Projector(ledger, ReadModel(ledger))
+    log = LogService(
+        ledger,
+        database,
+        load_signing_key_or_create(settings.resolved_data_dir() / CHECKPOINT_KEY_FILE),
+        log_id=settings.log_id,
+        every_events=settings.checkpoint_every_events,
+        every_seconds=settings.checkpoint_every_seconds,
+    )
     return Services(
         settings=settings,
         database=database,
         keys=keys,
         ledger=ledger,
-        reader=PermissionReader(ledger),
+        reader=PermissionReader(ledger, projector),
+        api_keys=ApiKeyStore(database),
+        projector=projector,
+        log=log,
+        transparency=LogAnswers(log),
     )

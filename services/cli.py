@@ -17,13 +17,13 @@ from uuid import UUID
 
 import orjson
 
-from ledger.application import HistoryItem, Receipt
+from ledger.application import Receipt
 from ledger.errors import ConflictError, ErrorKind, InvalidInputError, LedgerError
-from ledger.events import ConsentGranted, ConsentRevoked, TermsAccepted
-from ledger.instants import format_instant, parse_instant
+from ledger.instants import parse_instant
 from services import cli_api, cli_audit, cli_projections, cli_relay
 from services.bootstrap import Services, bootstrap
 from services.logs import configure_logging
+from services.presenters import history_json
 from services.settings import Settings
 
 EXIT_CODES = {
@@ -176,6 +176,7 @@ def cmd_check(args: argparse.Namespace, services: Services) -> int:
         aspect=args.aspect,
         at=args.at,
         known_at=args.known_at,
+        min_position=args.min_position,
     )
     if args.json:
         emit_json(decision.to_json())
@@ -187,41 +188,6 @@ def cmd_check(args: argparse.Namespace, services: Services) -> int:
             f"events {ids}; position {decision.position})"
         )
     return 0
-
-
-def history_json(item: HistoryItem) -> dict[str, Any]:
-    """Return one history item as the CLI and HTTP API show it."""
-    event = item.entry.event
-    body: dict[str, Any] = {
-        "event_id": str(event.event_id),
-        "type": type(event).type_name,
-        "position": item.entry.position,
-        "recorded_at": format_instant(event.recorded_at),
-        "effective_at": format_instant(event.effective_at),
-    }
-    for name in (
-        "version",
-        "purpose",
-        "party",
-        "content_ids",
-        "aspect",
-        "reason",
-        "effective_from",
-        "clauses",
-        "document_sha256",
-    ):
-        if hasattr(event, name):
-            value = getattr(event, name)
-            body[name] = format_instant(value) if hasattr(value, "tzinfo") else value
-    if isinstance(event, ConsentGranted):
-        body["expires_at"] = format_instant(event.expires_at) if event.expires_at else None
-    for name in ("voided_event_id", "grant_event_id"):
-        if hasattr(event, name):
-            body[name] = str(getattr(event, name))
-    if isinstance(event, TermsAccepted | ConsentGranted | ConsentRevoked):
-        body["evidence"] = item.evidence
-    body["voided_by"] = str(item.voided_by) if item.voided_by else None
-    return body
 
 
 def cmd_history(args: argparse.Namespace, services: Services) -> int:
@@ -341,6 +307,9 @@ def build_parser() -> Parser:
     scope_flags(p)
     p.add_argument("--at", type=instant("--at"), help="effective instant (default now)")
     p.add_argument("--known-at", type=instant("--known-at"), help="ledger instant (default now)")
+    p.add_argument(
+        "--min-position", type=int, metavar="N", help="reflect at least the write at position N"
+    )
 
     p = verb("history", cmd_history, "show a subject's events")
     p.add_argument("subject")
@@ -379,6 +348,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_logging(settings.log_format, settings.log_level)
     services: Services | None = None
     try:
+        offline = getattr(args, "offline_handler", None)
+        if offline is not None:  # a verb that needs no ledger (e.g. verify): no bootstrap
+            return int(offline(args))
         services = bootstrap(settings)
         handler: Handler = args.handler
         return handler(args, services)

@@ -1,9 +1,202 @@
-"""Command-line verbs of this area, registered on the main parser by `services.cli`."""
+"""Command-line verbs of the read side, registered on the main parser by `services.cli`.
+
+`consent-ledger project` runs the projections worker: it keeps the read models up to date
+(LISTEN/NOTIFY on PostgreSQL, polling on SQLite) and records `ConsentExpired` as grants
+expire, until SIGTERM or SIGINT. `--once` catches up, records due expiries and exits;
+`--rebuild` empties the read models first and rebuilds them from position 0.
+
+`consent-ledger filter PURPOSE` reads `subject,content` lines on stdin and prints those
+that may be used, streaming in chunks (memory stays constant for any input length).
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import argparse
+import os
+import signal
+import sys
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from types import FrameType
+from typing import TYPE_CHECKING, Any, TextIO
+
+import orjson
+
+from ledger.errors import InvalidIdentifierError, InvalidInputError, LedgerError
+from ledger.instants import parse_instant
+from ledger.vocabulary import check_identifier
+from projections.expiry import ExpiryScheduler
+from projections.runner import DEFAULT_BATCH_SIZE, Projector
+
+if TYPE_CHECKING:
+    from services.bootstrap import Services
+
+FAULT_EXIT_CODE = 99
+"""Exit code of a worker killed by the LEDGER_PROJECTION_FAULT test hook."""
+
+_HEADER = "subject,content"
 
 
 def register(verb: Any, common: Any) -> None:
     """Add this area's verbs: `verb(name, handler, help) -> parser`."""
+    p = verb("project", cmd_project, "run the projections worker (read models and expiries)")
+    p.add_argument(
+        "--rebuild", action="store_true", help="empty the read models and rebuild from position 0"
+    )
+    p.add_argument("--once", action="store_true", help="catch up, record due expiries, then exit")
+    p.add_argument(
+        "--batch-size",
+        type=int,
+        default=DEFAULT_BATCH_SIZE,
+        help=f"ledger events per transaction (default {DEFAULT_BATCH_SIZE})",
+    )
+
+    p = verb("filter", cmd_filter, "print the subject,content lines of stdin that may be used")
+    p.add_argument("purpose")
+    p.add_argument("--party", default="platform", help="platform, a third party or '*'")
+    p.add_argument("--at", type=_instant("--at"), help="effective instant (default now)")
+    p.add_argument("--known-at", type=_instant("--known-at"), help="ledger instant (default now)")
+    p.add_argument(
+        "--min-position", type=int, metavar="N", help="reflect at least the write at position N"
+    )
+
+
+def _instant(field: str) -> Callable[[str], Any]:
+    def parse(text: str) -> Any:
+        try:
+            return parse_instant(text, field=field)
+        except LedgerError as error:
+            raise argparse.ArgumentTypeError(error.detail.split(": ", 1)[-1]) from None
+
+    parse.__name__ = "time"
+    return parse
+
+
+# ------------------------------------------------------------------ project
+
+
+def fault_hook(spec: str | None) -> Callable[[str], None] | None:
+    """Return the crash hook that LEDGER_PROJECTION_FAULT=POINT[:N] asks for, or None.
+
+    The worker then dies (`os._exit`, no clean-up, like SIGKILL) the Nth time it reaches
+    POINT: `mid-batch` (some rows written), `before-tracking` (all rows, no tracking)
+    or `after-commit` (a batch committed). Only tests set it.
+    """
+    if not spec:
+        return None
+    point, _, nth = spec.partition(":")
+    if point not in ("mid-batch", "before-tracking", "after-commit"):
+        raise InvalidInputError(
+            f"LEDGER_PROJECTION_FAULT {spec!r}: want mid-batch, before-tracking or "
+            "after-commit, optionally :N"
+        )
+    try:
+        remaining = [int(nth) if nth else 1]
+    except ValueError:
+        raise InvalidInputError(f"LEDGER_PROJECTION_FAULT {spec!r}: N must be a number") from None
+
+    def hook(reached: str) -> None:
+        if reached != point:
+            return
+        remaining[0] -= 1
+        if remaining[0] <= 0:
+            sys.stdout.flush()
+            os._exit(FAULT_EXIT_CODE)
+
+    return hook
+
+
+@contextmanager
+def _stop_on_signals() -> Iterator[threading.Event]:
+    stop = threading.Event()
+
+    def handle(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    previous = {s: signal.signal(s, handle) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield stop
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def cmd_project(args: argparse.Namespace, services: Services) -> int:
+    """Run the projections worker (or catch up once)."""
+    if args.batch_size < 1:
+        raise InvalidInputError(f"--batch-size must be at least 1, got {args.batch_size}")
+    projector = Projector(
+        services.ledger,
+        services.projector.model,
+        batch_size=args.batch_size,
+        fault=fault_hook(services.settings.projection_fault),
+    )
+    scheduler = ExpiryScheduler(services.ledger, projector.model, services.ledger.clock)
+    if args.rebuild:
+        projector.rebuild()
+    if args.once:
+        projector.catch_up()
+        if scheduler.run_due():
+            projector.catch_up()
+        status = projector.status()
+        if args.json:
+            sys.stdout.write(orjson.dumps(status.to_json()).decode() + "\n")
+        else:
+            print(f"read models at position {status.position} (ledger head {status.head})")
+        return 0
+    with _stop_on_signals() as stop:
+        projector.run(stop, due=scheduler)
+    return 0
+
+
+# ------------------------------------------------------------------- filter
+
+
+def read_pairs(lines: Iterable[str]) -> Iterator[tuple[str, str]]:
+    """Yield (subject, content) from `subject,content` lines; skip blanks and a header.
+
+    Raises InvalidInputError naming the line number of a malformed line.
+    """
+    for number, line in enumerate(lines, 1):
+        text = line.strip()
+        if not text or (number == 1 and text.replace(" ", "") == _HEADER):
+            continue
+        subject, sep, content = text.partition(",")
+        if not sep:
+            raise InvalidInputError(f"stdin line {number}: want subject,content, got {text!r}")
+        try:
+            yield (
+                check_identifier(subject.strip(), field="subject"),
+                check_identifier(content.strip(), field="content"),
+            )
+        except InvalidIdentifierError as error:
+            raise InvalidInputError(f"stdin line {number}: {error.detail}") from None
+
+
+def cmd_filter(args: argparse.Namespace, services: Services) -> int:
+    """Print the allowed `subject,content` lines of stdin, as they are decided."""
+    stdin: TextIO = sys.stdin
+    allowed = services.reader.filter(
+        args.purpose,
+        read_pairs(stdin),
+        party=args.party,
+        at=args.at,
+        known_at=args.known_at,
+        min_position=args.min_position,
+    )
+    out = sys.stdout
+    try:
+        for count, (subject, content) in enumerate(allowed, 1):
+            if args.json:
+                out.write(orjson.dumps({"subject": subject, "content": content}).decode() + "\n")
+            else:
+                out.write(f"{subject},{content}\n")
+            if count % 1000 == 0:
+                out.flush()
+        out.flush()
+    except BrokenPipeError:
+        # The reader went away (e.g. `| head`): stop quietly, as Unix filters do.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, out.fileno())
+    return 0

@@ -1,0 +1,190 @@
+"""Current permissions: the latest live fact per key, and the rules applied to read models.
+
+`perm_current` holds, for every (subject, purpose, party, scope, aspect) that has a live
+grant or revocation, its latest one by (effective_at, position); `perm_terms_current`
+holds each subject's latest live terms acceptance. Both are functions of the event set
+alone (not of the clock), so a rebuild gives identical tables. A tip answers a question
+by itself when nothing could hide it: it is effective by `at`, not an expired grant, and
+the question's `known_at` is no earlier than every recorded fact. Otherwise the timeline
+answers (see `projections.timeline`).
+
+`resolve` applies BRIEF §2 to the evidence a lookup returns; it mirrors
+`ledger.decisions.decide`, and the property tests hold the two equal.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+from uuid import UUID
+
+from ledger.decisions import Decision, Question
+from ledger.vocabulary import PLATFORM, Basis, ConsentModel
+from projections.timeline import (
+    ERASURE_LOOKUP,
+    GRANT,
+    NULL_INT,
+    NULL_TEXT,
+    POSITION_HEAD,
+    POSITION_KNOWN_AT,
+    TAG_ERASURE,
+    TAG_HEAD,
+    TAG_POSITION,
+    TAG_TERMS,
+    Acceptance,
+    Evidence,
+    Fact,
+    question_keys,
+    to_micros,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class TermsVersion:
+    """A published terms version as the read side needs it: when, and its defaults."""
+
+    version: str
+    effective_from: int
+    defaults: Mapping[str, str]  # purpose -> "granted" | "denied"
+
+
+def resolve(question: Question, evidence: Evidence, terms: Mapping[str, TermsVersion]) -> Decision:
+    """Answer `question` from its evidence (BRIEF §2, rules 1-4), as `decide` would.
+
+    Requires `evidence.classes` in the order of `question_keys` and `terms` to hold the
+    version of `evidence.acceptance`.
+    """
+    acceptance = evidence.acceptance
+    terms_version = acceptance.version if acceptance is not None else None
+    position = evidence.position
+
+    if evidence.erasure_event_id is not None:
+        return Decision(
+            False, Basis.ERASED, (UUID(evidence.erasure_event_id),), terms_version, position
+        )
+
+    at = to_micros(question.at)
+    winner: Fact | None = None
+    deciding: Fact | None = None  # the winner if expiry were ignored
+    for latest, applicable in evidence.classes:
+        if deciding is None:
+            deciding = latest
+        if applicable is not None:
+            winner = applicable
+            break
+
+    if winner is not None:
+        if winner.kind == GRANT:
+            return Decision(
+                True, Basis.EXPLICIT_GRANT, (UUID(winner.event_id),), terms_version, position
+            )
+        decision = Decision(
+            False, Basis.EXPLICIT_REVOCATION, (UUID(winner.event_id),), terms_version, position
+        )
+    elif question.party == PLATFORM and question.purpose.model is ConsentModel.TERMS_GOVERNED:
+        if acceptance is None:
+            decision = Decision(False, Basis.NO_TERMS_ACCEPTED, (), terms_version, position)
+        else:
+            default = terms[acceptance.version].defaults.get(question.purpose.name)
+            allowed = default == "granted"
+            decision = Decision(
+                allowed, Basis.TERMS_DEFAULT, (UUID(acceptance.event_id),), terms_version, position
+            )
+            if allowed:
+                return decision
+    else:
+        decision = Decision(False, Basis.OPT_IN_REQUIRED, (), terms_version, position)
+
+    if deciding is not None and deciding.expired_at(at):
+        return Decision(
+            False, Basis.GRANT_EXPIRED, (UUID(deciding.event_id),), terms_version, position
+        )
+    return decision
+
+
+_TIP_LOOKUP: Final = (
+    "SELECT {tag} AS tag, kind, event_id, effective_at, position, expires_at, "
+    + NULL_TEXT
+    + " FROM perm_current WHERE subject = ? AND purpose = ? AND party = ? AND scope = ? "
+    "AND aspect = ?"
+)
+_TERMS_TIP_LOOKUP: Final = (
+    f"SELECT {TAG_TERMS} AS tag, {NULL_INT}, event_id, effective_at, position, effective_from, "
+    "version FROM perm_terms_current WHERE subject = ?"
+)
+HEAD_RECORDED: Final = (
+    f"SELECT {TAG_HEAD} AS tag, {NULL_INT}, {NULL_TEXT}, {NULL_INT}, {NULL_INT}, MAX(recorded_at), "
+    f"{NULL_TEXT} FROM perm_clock"
+)
+
+
+def current_query(question: Question, *, known_at_given: bool) -> tuple[str, list[Any]]:
+    """Return one statement (and its parameters) that reads a question's tips.
+
+    Its rows go to `read_current`, which says whether the tips alone can answer.
+    """
+    known_at = to_micros(question.known_at)
+    parts: list[str] = []
+    params: list[Any] = []
+    for index, key in enumerate(question_keys(question.party, question.content, question.aspect)):
+        parts.append(_TIP_LOOKUP.format(tag=index))
+        params.extend([question.subject, question.purpose.name, key.party, key.scope, key.aspect])
+    parts.append(_TERMS_TIP_LOOKUP)
+    params.append(question.subject)
+    parts.append(ERASURE_LOOKUP)
+    params.extend([question.subject, known_at])
+    if known_at_given:
+        parts.append(POSITION_KNOWN_AT)
+        params.append(known_at)
+    else:
+        parts.append(POSITION_HEAD)
+    parts.append(HEAD_RECORDED)
+    return " UNION ALL ".join(parts), params
+
+
+def tip_answers(fact: Fact, at: int) -> bool:
+    """Tell whether a key's latest live fact is also its answer at `at`.
+
+    True when the fact is effective by `at` (so no later fact can precede it) and is not
+    an expired grant (so no earlier fact can show through).
+    """
+    return fact.effective_at <= at and not fact.expired_at(at)
+
+
+def terms_tip_answers(acceptance: Acceptance, at: int) -> bool:
+    """Tell whether a subject's latest live acceptance is the one in force at `at`."""
+    return acceptance.effective_at <= at and acceptance.effective_from <= at
+
+
+def read_current(
+    rows: Sequence[Sequence[Any]], question: Question, key_count: int
+) -> Evidence | None:
+    """Return the `Evidence` in the rows of a `current_query`, or None if tips cannot answer.
+
+    Tips answer only when every fact recorded so far is known at `question.known_at` and
+    every tip found answers at `question.at`; a key without a tip has no live fact.
+    """
+    at = to_micros(question.at)
+    classes: list[tuple[Fact | None, Fact | None]] = [(None, None)] * key_count
+    acceptance = None
+    erasure = None
+    position = 0
+    for row in rows:
+        tag = row[0]
+        if tag < TAG_TERMS:
+            fact = Fact(row[1], row[2], row[3], row[4], row[5])
+            if not tip_answers(fact, at):
+                return None
+            classes[tag] = (fact, fact)
+        elif tag == TAG_TERMS:
+            acceptance = Acceptance(row[2], row[6], row[3], row[4], row[5])
+            if not terms_tip_answers(acceptance, at):
+                return None
+        elif tag == TAG_ERASURE:
+            erasure = row[2]
+        elif tag == TAG_POSITION:
+            position = row[4] or 0
+        elif tag == TAG_HEAD and row[5] is not None and row[5] > to_micros(question.known_at):
+            return None
+    return Evidence(tuple(classes), acceptance, erasure, position)

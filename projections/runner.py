@@ -1,0 +1,290 @@
+"""The projections worker: follow the ledger's notification log into the read models.
+
+`Projector` reads the log in batches after the view's tracked position and applies each
+batch in one transaction with its tracking record (`PermissionsView.apply`), so a crash
+at any point loses nothing and applies nothing twice, and a rebuild runs at the speed of
+bulk inserts rather than one transaction per event (the library's `ProjectionRunner`).
+Positions may have gaps (a PostgreSQL sequence), so it never assumes position + 1.
+
+It follows new events by LISTEN/NOTIFY on PostgreSQL (the channel the library's recorder
+notifies on every insert) and by polling on SQLite, which has no push subscription.
+It runs in the foreground (`run`, for `consent-ledger project`), in a background thread
+(`start_background`, for the HTTP server), or just long enough to catch up (`catch_up`,
+for one-shot readers such as the CLI).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Final, Protocol
+
+import structlog
+from eventsourcing.persistence import InterfaceError, OperationalError
+from eventsourcing.postgres import PostgresApplicationRecorder
+
+from ledger.application import ConsentLedger
+from ledger.errors import LedgerError, StoreUnavailableError
+from projections.view import Fault, PermissionsView, ReadModel, ViewConflictError
+
+DEFAULT_BATCH_SIZE: Final = 2000
+DEFAULT_POLL_SECONDS: Final = 0.05
+MAX_BACKOFF_SECONDS: Final = 5.0
+
+_log = structlog.get_logger("projections.runner")
+
+
+class DueWork(Protocol):
+    """Work the worker runs after each catch-up (the expiry scheduler)."""
+
+    def run_due(self) -> int:
+        """Do what is due now; return how many ledger events it appended."""
+        ...
+
+
+@dataclass(frozen=True)
+class ProjectionStatus:
+    """How far the read models are behind the ledger (for `/readyz` and logs)."""
+
+    position: int
+    head: int
+    running: bool
+
+    @property
+    def lag(self) -> int:
+        """Return head - position: an upper bound of the events not yet applied."""
+        return max(self.head - self.position, 0)
+
+    def to_json(self) -> dict[str, object]:
+        """Return the status as JSON for health endpoints."""
+        return {
+            "position": self.position,
+            "head": self.head,
+            "lag": self.lag,
+            "running": self.running,
+        }
+
+
+class Projector:
+    """Apply the ledger's events to the permissions view, in batches, exactly once."""
+
+    def __init__(
+        self,
+        ledger: ConsentLedger,
+        model: ReadModel,
+        *,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        poll_seconds: float = DEFAULT_POLL_SECONDS,
+        fault: Fault | None = None,
+    ) -> None:
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        self.ledger = ledger
+        self.model = model
+        self.batch_size = batch_size
+        self.poll_seconds = poll_seconds
+        self.fault = fault
+        self._advanced = threading.Condition()
+        self._position = -1  # last position this process saw committed
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._batches = 0
+
+    # ------------------------------------------------------------------ queries
+
+    @property
+    def view(self) -> PermissionsView:
+        """Return the view this projector keeps."""
+        return self.model.view
+
+    def position(self) -> int:
+        """Return the position the read models reflect (read from the tracking record)."""
+        position = self.view.position()
+        self._saw(position)
+        return position
+
+    def head(self) -> int:
+        """Return the ledger's latest position."""
+        return self.ledger.ledger_position()
+
+    def status(self) -> ProjectionStatus:
+        """Return the view's position, the ledger head and whether a worker runs here."""
+        return ProjectionStatus(self.position(), self.head(), self.running)
+
+    def lag(self) -> int:
+        """Return how many positions the read models are behind the ledger head."""
+        return self.status().lag
+
+    @property
+    def running(self) -> bool:
+        """Tell whether a background worker of this projector is running."""
+        return self._thread is not None and self._thread.is_alive()
+
+    # ------------------------------------------------------------------ catch-up
+
+    def catch_up(self, *, target: int | None = None, deadline: float | None = None) -> int:
+        """Apply batches until the view reaches `target` (or the log's end); return its position.
+
+        `deadline` is a `time.monotonic()` instant after which no new batch starts.
+        Batches applied meanwhile by another projector are skipped, not repeated.
+        """
+        after = self.position()
+        while target is None or after < target:
+            if deadline is not None and time.monotonic() >= deadline:
+                break
+            notifications = self.ledger.recorder.select_notifications(
+                start=after, limit=self.batch_size, inclusive_of_start=False
+            )
+            if not notifications:
+                break
+            entries = [self.ledger.entry(n) for n in notifications]
+            try:
+                after = self.view.apply(entries, after=after, fault=self.fault)
+            except ViewConflictError:
+                after = self.position()
+                continue
+            self._batches += 1
+            self._saw(after)
+            if self.fault is not None:
+                self.fault("after-commit")
+        return after
+
+    def rebuild(self) -> int:
+        """Empty the read models, then apply the whole log again from position 0."""
+        self.view.reset()
+        with self._advanced:
+            self._position = 0
+        _log.info("projection_rebuild_started", view=self.view.tracking_name)
+        started = time.monotonic()
+        position = self.catch_up()
+        _log.info(
+            "projection_rebuilt",
+            position=position,
+            seconds=round(time.monotonic() - started, 3),
+        )
+        return position
+
+    def _saw(self, position: int) -> None:
+        with self._advanced:
+            if position != self._position:
+                self._position = position
+                self._advanced.notify_all()
+
+    def wait_for(self, position: int, timeout: float) -> bool:
+        """Wait up to `timeout` seconds for the view to reach `position`; tell if it did.
+
+        Wakes as soon as this process commits a batch, and polls the tracking record for
+        progress made by a worker in another process.
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            if self._position >= position or self.position() >= position:
+                return True
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            with self._advanced:
+                if self._position < position:
+                    self._advanced.wait(min(remaining, max(self.poll_seconds, 0.01)))
+
+    # ------------------------------------------------------------------- worker
+
+    def run(self, stop: threading.Event, *, due: DueWork | None = None) -> None:
+        """Follow the ledger until `stop` is set: catch up, run due work, wait for news.
+
+        A store outage is logged and retried with back-off; the worker does not die of it.
+        """
+        waiter = self._waiter()
+        backoff = self.poll_seconds
+        try:
+            while not stop.is_set():
+                try:
+                    self.catch_up()
+                    if due is not None and due.run_due():
+                        self.catch_up()
+                    backoff = self.poll_seconds
+                except (StoreUnavailableError, OperationalError, InterfaceError) as error:
+                    _log.warning("projection_store_unavailable", error=str(error))
+                    backoff = min(max(backoff, 0.1) * 2, MAX_BACKOFF_SECONDS)
+                    stop.wait(backoff)
+                    continue
+                except LedgerError as error:
+                    _log.error("projection_failed", error=error.detail)
+                    raise
+                waiter(stop)
+        finally:
+            close = getattr(waiter, "close", None)
+            if close is not None:
+                close()
+
+    def start_background(self, *, due: DueWork | None = None) -> None:
+        """Run the worker in a daemon thread (the HTTP server's projector)."""
+        if self.running:
+            return
+        self._stop.clear()
+        self._thread = threading.Thread(
+            target=self.run, args=(self._stop,), kwargs={"due": due}, name="projector", daemon=True
+        )
+        self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop the background worker and wait up to `timeout` seconds for it to end."""
+        self._stop.set()
+        thread = self._thread
+        if thread is not None:
+            thread.join(timeout)
+        self._thread = None
+
+    def close(self) -> None:
+        """Stop the background worker and close the read models' own connections."""
+        self.stop()
+        self.model.close()
+
+    def _waiter(self) -> Callable[[threading.Event], None]:
+        recorder = self.ledger.recorder
+        if isinstance(recorder, PostgresApplicationRecorder):
+            return _Listener(recorder, self.poll_seconds)
+
+        def poll(stop: threading.Event) -> None:
+            stop.wait(self.poll_seconds)
+
+        return poll
+
+
+class _Listener:
+    """Wait for the PostgreSQL NOTIFY the library's recorder sends with each insert."""
+
+    def __init__(self, recorder: PostgresApplicationRecorder, timeout: float) -> None:
+        self.recorder = recorder
+        self.timeout = max(timeout, 0.5)  # a heartbeat: catch up even if a notify is lost
+        self._connection: Any = None
+
+    def __call__(self, stop: threading.Event) -> None:
+        import psycopg
+        from psycopg import sql
+        from psycopg.conninfo import make_conninfo
+
+        try:
+            if self._connection is None:
+                with self.recorder.datastore.get_connection() as pooled:
+                    info = pooled.info.get_parameters()
+                    password = pooled.info.password
+                conninfo = make_conninfo("", **info, password=password, connect_timeout=5)
+                self._connection = psycopg.connect(conninfo, autocommit=True)
+                self._connection.execute(
+                    sql.SQL("LISTEN {}").format(sql.Identifier(self.recorder.channel_name))
+                )
+            for _ in self._connection.notifies(timeout=self.timeout, stop_after=1):
+                pass
+        except psycopg.Error as error:
+            _log.warning("projection_listen_failed", error=str(error))
+            self.close()
+            stop.wait(self.timeout)
+
+    def close(self) -> None:
+        """Close the listening connection."""
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None

@@ -1,0 +1,231 @@
+"""The bitemporal timeline: every explicit consent fact, indexed for point-in-time lookups.
+
+A grant or revocation becomes one row per scope (each content id, or `''` for the whole
+catalogue) in `perm_facts`, keyed by (subject, purpose, party, scope, aspect) and ordered
+by (effective_at, position). A question touches at most eight keys (party asked or `*`,
+content or catalogue, aspect asked or `all`), one per specificity class; for each key an
+index scan backwards from `at` finds the first row recorded by `known_at` and not voided
+by then: the latest candidate, and the latest one not expired at `at`. Terms acceptances,
+erasures and the ledger clock have their own tables. Every lookup is a B-tree descent, so
+its cost grows with the logarithm of the table, not with the length of any history.
+
+Instants are stored as integer microseconds since the Unix epoch (UTC): comparable,
+indexable and identical on SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Final
+
+from ledger.decisions import Question
+from ledger.vocabulary import ALL_ASPECTS, ANY_THIRD_PARTY, PLATFORM
+
+EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND: Final = timedelta(microseconds=1)
+
+GRANT: Final = 1
+"""`perm_facts.kind` of a ConsentGranted row."""
+REVOCATION: Final = 2
+"""`perm_facts.kind` of a ConsentRevoked row."""
+CATALOGUE: Final = ""
+"""`perm_facts.scope` of a catalogue-wide grant or revocation (content ids are never empty)."""
+
+
+def to_micros(value: datetime) -> int:
+    """Return a timezone-aware instant as integer microseconds since the Unix epoch."""
+    return (value - EPOCH) // _MICROSECOND
+
+
+def from_micros(value: int) -> datetime:
+    """Return the UTC instant that `to_micros` encoded as `value`."""
+    return EPOCH + timedelta(microseconds=value)
+
+
+@dataclass(frozen=True, slots=True)
+class Key:
+    """One specificity class of a question: the index prefix of its candidate facts."""
+
+    party: str
+    scope: str
+    aspect: str
+
+
+def question_keys(party: str, content: str | None, aspect: str) -> tuple[Key, ...]:
+    """Return the keys whose facts cover a question, most specific first (BRIEF §2 rule 2).
+
+    A named third party is covered by its own facts and by `*`; `platform` and `*` only by
+    their own. Content is covered by its own facts and the catalogue; the catalogue only
+    by catalogue facts. An aspect is covered by its own facts and `all`. The order is
+    named party, then content, then aspect, which is the order of `decisions.specificity`.
+    """
+    parties = (party,) if party in (PLATFORM, ANY_THIRD_PARTY) else (party, ANY_THIRD_PARTY)
+    scopes = (CATALOGUE,) if content is None else (content, CATALOGUE)
+    aspects = (ALL_ASPECTS,) if aspect == ALL_ASPECTS else (aspect, ALL_ASPECTS)
+    return tuple(Key(p, s, a) for p in parties for s in scopes for a in aspects)
+
+
+@dataclass(frozen=True, slots=True)
+class Fact:
+    """An explicit grant or revocation as a lookup returns it."""
+
+    kind: int
+    event_id: str  # 32 lowercase hex digits
+    effective_at: int
+    position: int
+    expires_at: int | None
+
+    def expired_at(self, at: int) -> bool:
+        """Tell whether this is a grant that no longer applies at `at` (expiry is exclusive)."""
+        return self.kind == GRANT and self.expires_at is not None and self.expires_at <= at
+
+
+@dataclass(frozen=True, slots=True)
+class Acceptance:
+    """The terms acceptance in force, as a lookup returns it."""
+
+    event_id: str
+    version: str
+    effective_at: int
+    position: int
+    effective_from: int
+
+
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    """Everything the rules need to answer one question, read from the read models.
+
+    `classes` holds, per key of `question_keys` (same order), the latest candidate fact
+    ignoring expiry and the latest one not expired at `at` (None where there is none).
+    """
+
+    classes: tuple[tuple[Fact | None, Fact | None], ...]
+    acceptance: Acceptance | None
+    erasure_event_id: str | None
+    position: int
+
+
+# Row tags in the UNION ALL answers: 2*i and 2*i+1 for key i, then these.
+TAG_TERMS: Final = 100
+TAG_ERASURE: Final = 101
+TAG_POSITION: Final = 102
+TAG_HEAD: Final = 103
+
+# Every lookup answers the same seven columns so that one statement can union them; NULLs
+# are typed because PostgreSQL resolves a UNION's column types pair by pair.
+NULL_INT: Final = "CAST(NULL AS BIGINT)"
+NULL_TEXT: Final = "CAST(NULL AS TEXT)"
+
+_LIVE: Final = "recorded_at <= ? AND (voided_at IS NULL OR voided_at > ?)"
+
+_FACT_LOOKUP: Final = (
+    "SELECT {tag} AS tag, kind, event_id, effective_at, position, expires_at, "
+    + NULL_TEXT
+    + " FROM (SELECT kind, event_id, effective_at, position, expires_at FROM perm_facts "
+    "WHERE subject = ? AND purpose = ? AND party = ? AND scope = ? AND aspect = ? "
+    "AND effective_at <= ? AND " + _LIVE + "{applicable} "
+    "ORDER BY effective_at DESC, position DESC LIMIT 1) AS f{tag}"
+)
+_NOT_EXPIRED: Final = " AND (expires_at IS NULL OR expires_at > ?)"
+
+_ACCEPTANCE_LOOKUP: Final = (
+    f"SELECT {TAG_TERMS} AS tag, {NULL_INT}, event_id, effective_at, position, effective_from, "
+    "version FROM (SELECT event_id, effective_at, position, effective_from, version "
+    "FROM perm_acceptances WHERE subject = ? AND effective_at <= ? AND effective_from <= ? "
+    "AND " + _LIVE + " ORDER BY effective_at DESC, position DESC LIMIT 1) AS a"
+)
+ERASURE_LOOKUP: Final = (
+    f"SELECT {TAG_ERASURE} AS tag, {NULL_INT}, event_id, {NULL_INT}, {NULL_INT}, {NULL_INT}, "
+    f"{NULL_TEXT} FROM perm_erasures WHERE subject = ? AND recorded_at <= ?"
+)
+POSITION_KNOWN_AT: Final = (
+    f"SELECT {TAG_POSITION} AS tag, {NULL_INT}, {NULL_TEXT}, {NULL_INT}, position, {NULL_INT}, "
+    f"{NULL_TEXT} FROM (SELECT position FROM perm_clock WHERE recorded_at <= ? "
+    "ORDER BY recorded_at DESC, position DESC LIMIT 1) AS p"
+)
+POSITION_HEAD: Final = (
+    f"SELECT {TAG_POSITION} AS tag, {NULL_INT}, {NULL_TEXT}, {NULL_INT}, MAX(position), "
+    f"{NULL_INT}, {NULL_TEXT} FROM perm_clock"
+)
+
+
+def timeline_query(question: Question, *, known_at_given: bool) -> tuple[str, list[Any]]:
+    """Return one statement (and its parameters) that reads a question's `Evidence`.
+
+    With `known_at_given` False the answer reflects everything projected (the view's
+    head); otherwise the highest position recorded by `question.known_at`.
+    """
+    at = to_micros(question.at)
+    known_at = to_micros(question.known_at)
+    parts: list[str] = []
+    params: list[Any] = []
+    base = [question.subject, question.purpose.name]
+    for index, key in enumerate(question_keys(question.party, question.content, question.aspect)):
+        key_params = [*base, key.party, key.scope, key.aspect, at, known_at, known_at]
+        parts.append(_FACT_LOOKUP.format(tag=2 * index, applicable=""))
+        params.extend(key_params)
+        parts.append(_FACT_LOOKUP.format(tag=2 * index + 1, applicable=_NOT_EXPIRED))
+        params.extend([*key_params, at])
+    parts.append(_ACCEPTANCE_LOOKUP)
+    params.extend([question.subject, at, at, known_at, known_at])
+    parts.append(ERASURE_LOOKUP)
+    params.extend([question.subject, known_at])
+    if known_at_given:
+        parts.append(POSITION_KNOWN_AT)
+        params.append(known_at)
+    else:
+        parts.append(POSITION_HEAD)
+    return " UNION ALL ".join(parts), params
+
+
+def read_evidence(rows: Sequence[Sequence[Any]], key_count: int) -> Evidence:
+    """Return the `Evidence` in the rows of a `timeline_query` statement."""
+    slots: list[Fact | None] = [None] * (2 * key_count)
+    acceptance = None
+    erasure = None
+    position = 0
+    for row in rows:
+        tag = row[0]
+        if tag < TAG_TERMS:
+            slots[tag] = Fact(row[1], row[2], row[3], row[4], row[5])
+        elif tag == TAG_TERMS:
+            acceptance = Acceptance(row[2], row[6], row[3], row[4], row[5])
+        elif tag == TAG_ERASURE:
+            erasure = row[2]
+        elif tag == TAG_POSITION:
+            position = row[4] or 0
+    classes = tuple((slots[2 * i], slots[2 * i + 1]) for i in range(key_count))
+    return Evidence(classes, acceptance, erasure, position)
+
+
+def fact_rows(
+    subject: str,
+    purpose: str,
+    party: str,
+    content_ids: Sequence[str] | None,
+    aspect: str,
+    kind: int,
+    event_id: str,
+    effective_at: int,
+    position: int,
+    recorded_at: int,
+    expires_at: int | None,
+) -> Iterator[tuple[Any, ...]]:
+    """Yield the `perm_facts` rows of one grant or revocation: one per scope."""
+    for scope in content_ids or (CATALOGUE,):
+        yield (
+            subject,
+            purpose,
+            party,
+            scope,
+            aspect,
+            effective_at,
+            position,
+            kind,
+            event_id,
+            recorded_at,
+            expires_at,
+            None,
+        )
