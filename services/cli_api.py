@@ -85,6 +85,7 @@ def cmd_serve(args: argparse.Namespace, services: Services) -> int:
         print("API keys: make one per caller with `consent-ledger keys create NAME --role ROLE`")
     app = create_app(services)
     base = f"http://{_url_host(args.host)}:{args.port}"
+    print(f"Legal timeline page at {base}/ui/ (sign in with an auditor or admin key)")
     print(f"Consent Ledger API at {base}/v1 — API docs at {base}{DOCS_PATH}")
     sys.stdout.flush()
     uvicorn.run(
