@@ -7,11 +7,11 @@ bitemporal timeline otherwise, each by indexed lookups. The replay in
 be brought up to date in time.
 
 Freshness: when a projector runs in this process (the HTTP server), a read waits briefly
-for `min_position` and otherwise answers from what is projected. Without one (the CLI,
-one-shot), a read first catches the read models up to the ledger head itself, so answers
-are current and reflect the caller's own writes. Either way, a read that cannot reach
-the position it needs within its bound answers by replay. Every answer reports the ledger
-position it reflects.
+for `min_position`, or for the ledger head as the read began when none is given. Without
+one (the CLI, one-shot), a read first catches the read models up to the ledger head
+itself. Either way answers are current and reflect the caller's own writes; a read that
+cannot reach the position it needs within its bound answers by replay. Every answer
+reports the ledger position it reflects.
 """
 
 from __future__ import annotations
@@ -75,9 +75,10 @@ class PermissionReader:
         if projector is None:
             return False
         if projector.running:
-            if min_position is None:
-                return True
-            return projector.wait_for(min_position, self.wait_seconds)
+            # Without an explicit position a read still reflects every write committed
+            # before it began: a client that reads after its 201 sees its own write.
+            target = projector.head() if min_position is None else min_position
+            return projector.wait_for(target, self.wait_seconds)
         target = max(min_position or 0, projector.head())
         reached = projector.catch_up(
             target=target, deadline=time.monotonic() + self.catch_up_seconds
