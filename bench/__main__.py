@@ -12,6 +12,7 @@ import sys
 BENCHMARKS: dict[str, str] = {
     "api": "bench.api",  # HTTP API: check/writes vs /healthz, group commit vs 1 tx/write (issue 4)
     "export": "bench.export",  # audit export + verify of 1M events (issue 5)
+    "projections": "bench.projections",  # read models vs replay: check, filter, rebuild (issue 3)
     "relay": "bench.relay",  # Kafka relay throughput, revocation latency, broker ceiling (issue 6)
 }
 

@@ -29,6 +29,7 @@ from projections.timeline import (
     POSITION_HEAD,
     POSITION_KNOWN_AT,
     TAG_ERASURE,
+    TAG_FRESHNESS,
     TAG_HEAD,
     TAG_POSITION,
     TAG_TERMS,
@@ -119,7 +120,9 @@ HEAD_RECORDED: Final = (
 )
 
 
-def current_query(question: Question, *, known_at_given: bool) -> tuple[str, list[Any]]:
+def current_query(
+    question: Question, *, known_at_given: bool, freshness: str | None = None
+) -> tuple[str, list[Any]]:
     """Return one statement (and its parameters) that reads a question's tips.
 
     Its rows go to `read_current`, which says whether the tips alone can answer.
@@ -140,6 +143,8 @@ def current_query(question: Question, *, known_at_given: bool) -> tuple[str, lis
     else:
         parts.append(POSITION_HEAD)
     parts.append(HEAD_RECORDED)
+    if freshness is not None:
+        parts.append(freshness)
     return " UNION ALL ".join(parts), params
 
 
@@ -170,6 +175,7 @@ def read_current(
     acceptance = None
     erasure = None
     position = 0
+    view_position = ledger_head = None
     for row in rows:
         tag = row[0]
         if tag < TAG_TERMS:
@@ -187,4 +193,6 @@ def read_current(
             position = row[4] or 0
         elif tag == TAG_HEAD and row[5] is not None and row[5] > to_micros(question.known_at):
             return None
-    return Evidence(tuple(classes), acceptance, erasure, position)
+        elif tag == TAG_FRESHNESS:
+            view_position, ledger_head = row[4], row[5]
+    return Evidence(tuple(classes), acceptance, erasure, position, view_position, ledger_head)

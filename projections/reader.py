@@ -101,6 +101,15 @@ class PermissionReader:
     ) -> Decision:
         """Answer one question; `min_position` asks to reflect at least that write."""
         question = self.ledger.question(subject, purpose, party, content, aspect, at, known_at)
+        projector = self.projector
+        if projector is not None and projector.running and min_position is None:
+            # The common server read: one statement reads the answer, the view's position
+            # and the ledger head; only a view behind the head makes the read wait.
+            evidence = projector.view.evidence(
+                question, known_at_given=known_at is not None, with_head=True
+            )
+            if not evidence.lagging:
+                return self._resolve(question, evidence)
         if not self.fresh(min_position):
             return self.ledger.check(
                 subject,
@@ -121,8 +130,12 @@ class PermissionReader:
         it to check both paths).
         """
         assert self.projector is not None, "answer() needs read models"
+        evidence = self.projector.view.evidence(question, known_at_given=known_at_given, tips=tips)
+        return self._resolve(question, evidence)
+
+    def _resolve(self, question: Question, evidence: Evidence) -> Decision:
+        assert self.projector is not None
         view = self.projector.view
-        evidence = view.evidence(question, known_at_given=known_at_given, tips=tips)
         version = evidence.acceptance.version if evidence.acceptance is not None else None
         return resolve(question, evidence, view.terms(version))
 

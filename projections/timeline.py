@@ -105,6 +105,15 @@ class Evidence:
     acceptance: Acceptance | None
     erasure_event_id: str | None
     position: int
+    # Read in the same statement when asked (see `freshness_lookup`): the position the
+    # view reflects and the ledger's head, so a reader can tell whether it lags.
+    view_position: int | None = None
+    ledger_head: int | None = None
+
+    @property
+    def lagging(self) -> bool:
+        """Tell whether the ledger held events the view had not applied when read."""
+        return (self.ledger_head or 0) > (self.view_position or 0)
 
 
 # Row tags in the UNION ALL answers: 2*i and 2*i+1 for key i, then these.
@@ -112,6 +121,7 @@ TAG_TERMS: Final = 100
 TAG_ERASURE: Final = 101
 TAG_POSITION: Final = 102
 TAG_HEAD: Final = 103
+TAG_FRESHNESS: Final = 104
 
 # Every lookup answers the same seven columns so that one statement can union them; NULLs
 # are typed because PostgreSQL resolves a UNION's column types pair by pair.
@@ -151,11 +161,31 @@ POSITION_HEAD: Final = (
 )
 
 
-def timeline_query(question: Question, *, known_at_given: bool) -> tuple[str, list[Any]]:
+def freshness_lookup(events_table: str, position_column: str) -> str:
+    """Return the lookup of the view's position and the ledger head (`events_table`'s
+    highest `position_column`), to union with a question's lookups: one snapshot tells
+    whether the answer reflects every write committed before the read.
+    """
+    return (
+        f"SELECT {TAG_FRESHNESS} AS tag, {NULL_INT}, {NULL_TEXT}, {NULL_INT}, "
+        f"(SELECT MAX(position) FROM perm_clock), "
+        f"(SELECT MAX({position_column}) FROM {events_table}), {NULL_TEXT}"
+    )
+
+
+def timeline_query(
+    question: Question,
+    *,
+    known_at_given: bool,
+    applicable: bool = True,
+    freshness: str | None = None,
+) -> tuple[str, list[Any]]:
     """Return one statement (and its parameters) that reads a question's `Evidence`.
 
     With `known_at_given` False the answer reflects everything projected (the view's
-    head); otherwise the highest position recorded by `question.known_at`.
+    head); otherwise the highest position recorded by `question.known_at`. With
+    `applicable` False only each key's latest fact is read, which is enough unless one
+    of them is a grant expired at `at` (see `read_evidence`).
     """
     at = to_micros(question.at)
     known_at = to_micros(question.known_at)
@@ -166,8 +196,9 @@ def timeline_query(question: Question, *, known_at_given: bool) -> tuple[str, li
         key_params = [*base, key.party, key.scope, key.aspect, at, known_at, known_at]
         parts.append(_FACT_LOOKUP.format(tag=2 * index, applicable=""))
         params.extend(key_params)
-        parts.append(_FACT_LOOKUP.format(tag=2 * index + 1, applicable=_NOT_EXPIRED))
-        params.extend([*key_params, at])
+        if applicable:
+            parts.append(_FACT_LOOKUP.format(tag=2 * index + 1, applicable=_NOT_EXPIRED))
+            params.extend([*key_params, at])
     parts.append(_ACCEPTANCE_LOOKUP)
     params.extend([question.subject, at, at, known_at, known_at])
     parts.append(ERASURE_LOOKUP)
@@ -177,27 +208,45 @@ def timeline_query(question: Question, *, known_at_given: bool) -> tuple[str, li
         params.append(known_at)
     else:
         parts.append(POSITION_HEAD)
+    if freshness is not None:
+        parts.append(freshness)
     return " UNION ALL ".join(parts), params
 
 
-def read_evidence(rows: Sequence[Sequence[Any]], key_count: int) -> Evidence:
-    """Return the `Evidence` in the rows of a `timeline_query` statement."""
+def read_evidence(
+    rows: Sequence[Sequence[Any]], question: Question, key_count: int, *, applicable: bool = True
+) -> Evidence | None:
+    """Return the `Evidence` in the rows of a `timeline_query` statement.
+
+    For a statement read without `applicable`, return None when some key's latest fact
+    is a grant expired at `at`: an earlier fact of that key may apply, so the full
+    statement must be read. Otherwise a key's latest fact is also its latest applicable.
+    """
     slots: list[Fact | None] = [None] * (2 * key_count)
     acceptance = None
     erasure = None
     position = 0
+    view_position = ledger_head = None
+    at = to_micros(question.at)
     for row in rows:
         tag = row[0]
         if tag < TAG_TERMS:
-            slots[tag] = Fact(row[1], row[2], row[3], row[4], row[5])
+            fact = Fact(row[1], row[2], row[3], row[4], row[5])
+            slots[tag] = fact
+            if not applicable:
+                if fact.expired_at(at):
+                    return None
+                slots[tag + 1] = fact
         elif tag == TAG_TERMS:
             acceptance = Acceptance(row[2], row[6], row[3], row[4], row[5])
         elif tag == TAG_ERASURE:
             erasure = row[2]
         elif tag == TAG_POSITION:
             position = row[4] or 0
+        elif tag == TAG_FRESHNESS:
+            view_position, ledger_head = row[4], row[5]
     classes = tuple((slots[2 * i], slots[2 * i + 1]) for i in range(key_count))
-    return Evidence(classes, acceptance, erasure, position)
+    return Evidence(classes, acceptance, erasure, position, view_position, ledger_head)
 
 
 def fact_rows(

@@ -17,13 +17,14 @@ from __future__ import annotations
 import re
 import sqlite3
 import threading
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Final, cast
 
 import orjson
 from eventsourcing.persistence import (
+    IntegrityError,
     InterfaceError,
     OperationalError,
     PersistenceError,
@@ -54,6 +55,7 @@ from projections.timeline import (
     Evidence,
     Fact,
     fact_rows,
+    freshness_lookup,
     question_keys,
     read_evidence,
     timeline_query,
@@ -83,7 +85,6 @@ _DDL: Final = (
     " effective_at BIGINT NOT NULL, position BIGINT NOT NULL, kind SMALLINT NOT NULL,"
     " event_id TEXT NOT NULL, recorded_at BIGINT NOT NULL, expires_at BIGINT, voided_at BIGINT,"
     " PRIMARY KEY (subject, purpose, party, scope, aspect, effective_at, position)){rowid}",
-    "CREATE INDEX IF NOT EXISTS ix_perm_facts_event ON perm_facts (event_id)",
     "CREATE TABLE IF NOT EXISTS perm_current ("
     " subject TEXT NOT NULL, purpose TEXT NOT NULL, party TEXT NOT NULL,"
     " scope TEXT NOT NULL, aspect TEXT NOT NULL,"
@@ -95,7 +96,6 @@ _DDL: Final = (
     " event_id TEXT NOT NULL, version TEXT NOT NULL, effective_from BIGINT NOT NULL,"
     " recorded_at BIGINT NOT NULL, voided_at BIGINT,"
     " PRIMARY KEY (subject, effective_at, position)){rowid}",
-    "CREATE INDEX IF NOT EXISTS ix_perm_acceptances_event ON perm_acceptances (event_id)",
     "CREATE TABLE IF NOT EXISTS perm_terms_current ("
     " subject TEXT NOT NULL PRIMARY KEY, effective_at BIGINT NOT NULL,"
     " position BIGINT NOT NULL, event_id TEXT NOT NULL, version TEXT NOT NULL,"
@@ -116,47 +116,99 @@ _DDL: Final = (
     "CREATE INDEX IF NOT EXISTS ix_perm_expiries_subject ON perm_expiries (subject)",
 )
 
-_FACT_COLUMNS: Final = (
-    "subject, purpose, party, scope, aspect, effective_at, position, kind, event_id, "
-    "recorded_at, expires_at, voided_at"
-)
-_INSERT_FACT: Final = f"INSERT INTO perm_facts ({_FACT_COLUMNS}) VALUES ({', '.join('?' * 12)})"
-_TIP_COLUMNS: Final = (
-    "subject, purpose, party, scope, aspect, effective_at, position, kind, event_id, expires_at"
-)
+
+@dataclass(frozen=True)
+class BulkWrite:
+    """A statement applied to many rows at once: an insert (or upsert) or a delete by key.
+
+    SQLite runs it row by row (`executemany`, in-process); PostgreSQL as one statement
+    over arrays (`unnest`), because a round trip per row would cost more than the row.
+    """
+
+    table: str
+    columns: tuple[str, ...]
+    types: tuple[str, ...]  # PostgreSQL element types of the columns
+    conflict: str = ""  # an ON CONFLICT clause; the table is aliased `c`
+    delete: bool = False  # DELETE the rows whose (single) column matches
+
+    def rowwise(self) -> str:
+        """Return the statement for one row (`?` placeholders)."""
+        if self.delete:
+            return f"DELETE FROM {self.table} WHERE {self.columns[0]} = ?"
+        marks = ", ".join("?" * len(self.columns))
+        names = ", ".join(self.columns)
+        return f"INSERT INTO {self.table} AS c ({names}) VALUES ({marks}) {self.conflict}"
+
+    def setwise(self) -> str:
+        """Return the statement for all rows, one array parameter per column."""
+        if self.delete:
+            return f"DELETE FROM {self.table} WHERE {self.columns[0]} = ANY(?::{self.types[0]}[])"
+        arrays = ", ".join(f"?::{t}[]" for t in self.types)
+        names = ", ".join(self.columns)
+        return (
+            f"INSERT INTO {self.table} AS c ({names}) SELECT * FROM unnest({arrays}) "
+            f"{self.conflict}"
+        )
+
+
+_KEY: Final = ("subject", "purpose", "party", "scope", "aspect")
+_KEY_TYPES: Final = ("text",) * 5
+_INSERT_FACT: Final = BulkWrite(
+    "perm_facts",
+    (*_KEY, "effective_at", "position", "kind", "event_id", "recorded_at", "expires_at",
+     "voided_at"),
+    (*_KEY_TYPES, "bigint", "bigint", "smallint", "text", "bigint", "bigint", "bigint"),
+)  # fmt: skip
+_TIP_COLUMNS: Final = (*_KEY, "effective_at", "position", "kind", "event_id", "expires_at")
 # A tip only moves forward: an upsert replaces it only with a later fact.
-_UPSERT_TIP: Final = (
-    f"INSERT INTO perm_current AS c ({_TIP_COLUMNS}) VALUES ({', '.join('?' * 10)}) "
+_UPSERT_TIP: Final = BulkWrite(
+    "perm_current",
+    _TIP_COLUMNS,
+    (*_KEY_TYPES, "bigint", "bigint", "smallint", "text", "bigint"),
     "ON CONFLICT (subject, purpose, party, scope, aspect) DO UPDATE SET "
     "effective_at = excluded.effective_at, position = excluded.position, "
     "kind = excluded.kind, event_id = excluded.event_id, expires_at = excluded.expires_at "
-    "WHERE (excluded.effective_at, excluded.position) > (c.effective_at, c.position)"
+    "WHERE (excluded.effective_at, excluded.position) > (c.effective_at, c.position)",
 )
 _KEY_MATCH: Final = "subject = ? AND purpose = ? AND party = ? AND scope = ? AND aspect = ?"
 _RECOMPUTE_TIP: Final = (
-    f"INSERT INTO perm_current ({_TIP_COLUMNS}) SELECT {_TIP_COLUMNS} FROM perm_facts "
-    f"WHERE {_KEY_MATCH} AND voided_at IS NULL "
+    f"INSERT INTO perm_current ({', '.join(_TIP_COLUMNS)}) SELECT {', '.join(_TIP_COLUMNS)} "
+    f"FROM perm_facts WHERE {_KEY_MATCH} AND voided_at IS NULL "
     "ORDER BY effective_at DESC, position DESC LIMIT 1"
 )
-_ACCEPTANCE_COLUMNS: Final = (
-    "subject, effective_at, position, event_id, version, effective_from, recorded_at, voided_at"
-)
-_INSERT_ACCEPTANCE: Final = (
-    f"INSERT INTO perm_acceptances ({_ACCEPTANCE_COLUMNS}) VALUES ({', '.join('?' * 8)})"
-)
-_TERMS_TIP_COLUMNS: Final = "subject, effective_at, position, event_id, version, effective_from"
-_UPSERT_TERMS_TIP: Final = (
-    f"INSERT INTO perm_terms_current AS c ({_TERMS_TIP_COLUMNS}) VALUES ({', '.join('?' * 6)}) "
+_INSERT_ACCEPTANCE: Final = BulkWrite(
+    "perm_acceptances",
+    ("subject", "effective_at", "position", "event_id", "version", "effective_from",
+     "recorded_at", "voided_at"),
+    ("text", "bigint", "bigint", "text", "text", "bigint", "bigint", "bigint"),
+)  # fmt: skip
+_TERMS_TIP_COLUMNS: Final = (
+    "subject", "effective_at", "position", "event_id", "version", "effective_from",
+)  # fmt: skip
+_UPSERT_TERMS_TIP: Final = BulkWrite(
+    "perm_terms_current",
+    _TERMS_TIP_COLUMNS,
+    ("text", "bigint", "bigint", "text", "text", "bigint"),
     "ON CONFLICT (subject) DO UPDATE SET effective_at = excluded.effective_at, "
     "position = excluded.position, event_id = excluded.event_id, version = excluded.version, "
     "effective_from = excluded.effective_from "
-    "WHERE (excluded.effective_at, excluded.position) > (c.effective_at, c.position)"
+    "WHERE (excluded.effective_at, excluded.position) > (c.effective_at, c.position)",
 )
 _RECOMPUTE_TERMS_TIP: Final = (
-    f"INSERT INTO perm_terms_current ({_TERMS_TIP_COLUMNS}) SELECT {_TERMS_TIP_COLUMNS} "
-    "FROM perm_acceptances WHERE subject = ? AND voided_at IS NULL "
-    "ORDER BY effective_at DESC, position DESC LIMIT 1"
+    f"INSERT INTO perm_terms_current ({', '.join(_TERMS_TIP_COLUMNS)}) "
+    f"SELECT {', '.join(_TERMS_TIP_COLUMNS)} FROM perm_acceptances "
+    "WHERE subject = ? AND voided_at IS NULL ORDER BY effective_at DESC, position DESC LIMIT 1"
 )
+_INSERT_TERMS: Final = BulkWrite(
+    "perm_terms",
+    ("version", "effective_from", "position", "defaults"),
+    ("text", "bigint", "bigint", "text"),
+)
+_INSERT_CLOCK: Final = BulkWrite("perm_clock", ("position", "recorded_at"), ("bigint", "bigint"))
+_INSERT_EXPIRY: Final = BulkWrite(
+    "perm_expiries", ("grant_event_id", "subject", "expires_at"), ("text", "text", "bigint")
+)
+_DELETE_EXPIRY: Final = BulkWrite("perm_expiries", ("grant_event_id",), ("text",), delete=True)
 
 _PG_TABLE: Final = re.compile(r"\bperm_\w+")
 
@@ -174,7 +226,6 @@ class _Batch:
     acceptances: list[tuple[Any, ...]] = field(default_factory=list)
     terms_tips: dict[str, tuple[Any, ...]] = field(default_factory=dict)
     terms: list[tuple[Any, ...]] = field(default_factory=list)
-    erasures: list[tuple[Any, ...]] = field(default_factory=list)
     clock: list[tuple[int, int]] = field(default_factory=list)
     expiries: dict[str, tuple[Any, ...]] = field(default_factory=dict)
     expired: list[str] = field(default_factory=list)
@@ -198,6 +249,7 @@ class PermissionsView(TrackingRecorder):
 
     dialect: str = ""
     tracking_name: str = "ConsentLedger:permissions"
+    freshness: str | None = None  # the lookup of the ledger head (see `follow`)
     _terms_cache: dict[str, TermsVersion]
 
     # ------------------------------------------------------------ dialect hooks
@@ -225,9 +277,13 @@ class PermissionsView(TrackingRecorder):
         """Create the library's tracking table."""
         raise NotImplementedError
 
-    def _executemany(self, cursor: Any, statement: str, rows: Sequence[Sequence[Any]]) -> None:
+    def _lock_ddl(self, cursor: Any) -> None:
+        """Serialise table creation between processes (SQLite's write lock already does)."""
+
+    def _bulk(self, cursor: Any, write: BulkWrite, rows: Sequence[Sequence[Any]]) -> None:
+        """Apply `write` to `rows` inside the caller's transaction (row by row here)."""
         if rows:
-            cursor.executemany(self.sql(statement), rows)
+            cursor.executemany(self.sql(write.rowwise()), rows)
 
     # ------------------------------------------------------------------- set-up
 
@@ -244,6 +300,7 @@ class PermissionsView(TrackingRecorder):
         """Create the tracking table, the read-model tables and this view's tracking row."""
         self._create_tracking_table()
         with self._write() as cursor:
+            self._lock_ddl(cursor)
             for statement in self.ddl():
                 cursor.execute(statement)
             cursor.execute(
@@ -385,7 +442,7 @@ class PermissionsView(TrackingRecorder):
                 batch.expired.append(event.grant_event_id.hex)
         elif isinstance(event, EventVoided):
             self._flush(cursor, batch)
-            self._void(cursor, event.voided_event_id.hex, recorded_at)
+            self._void(cursor, event.subject, event.voided_event_id.hex, recorded_at)
             return _Batch()
         elif isinstance(event, SubjectErased):
             self._flush(cursor, batch)
@@ -402,43 +459,34 @@ class PermissionsView(TrackingRecorder):
 
     def _flush(self, cursor: Any, batch: _Batch) -> None:
         """Write a batch's rows; afterwards statements in the transaction see them."""
-        self._executemany(cursor, _INSERT_FACT, batch.facts)
-        self._executemany(cursor, _UPSERT_TIP, list(batch.tips.values()))
-        self._executemany(cursor, _INSERT_ACCEPTANCE, batch.acceptances)
-        self._executemany(cursor, _UPSERT_TERMS_TIP, list(batch.terms_tips.values()))
-        self._executemany(
-            cursor,
-            "INSERT INTO perm_terms (version, effective_from, position, defaults) "
-            "VALUES (?, ?, ?, ?)",
-            batch.terms,
-        )
-        self._executemany(
-            cursor, "INSERT INTO perm_clock (position, recorded_at) VALUES (?, ?)", batch.clock
-        )
-        self._executemany(
-            cursor,
-            "INSERT INTO perm_expiries (grant_event_id, subject, expires_at) VALUES (?, ?, ?)",
-            list(batch.expiries.values()),
-        )
-        self._executemany(
-            cursor,
-            "DELETE FROM perm_expiries WHERE grant_event_id = ?",
-            [(g,) for g in batch.expired],
-        )
+        self._bulk(cursor, _INSERT_FACT, batch.facts)
+        self._bulk(cursor, _UPSERT_TIP, list(batch.tips.values()))
+        self._bulk(cursor, _INSERT_ACCEPTANCE, batch.acceptances)
+        self._bulk(cursor, _UPSERT_TERMS_TIP, list(batch.terms_tips.values()))
+        self._bulk(cursor, _INSERT_TERMS, batch.terms)
+        self._bulk(cursor, _INSERT_CLOCK, batch.clock)
+        self._bulk(cursor, _INSERT_EXPIRY, list(batch.expiries.values()))
+        self._bulk(cursor, _DELETE_EXPIRY, [(g,) for g in batch.expired])
 
-    def _void(self, cursor: Any, event_id: str, voided_at: int) -> None:
-        """Mark a grant, revocation or acceptance voided and recompute the tips it held."""
+    def _void(self, cursor: Any, subject: str, event_id: str, voided_at: int) -> None:
+        """Mark a grant, revocation or acceptance voided and recompute the tips it held.
+
+        A void is recorded in its target's subject stream, so the target's rows are found
+        under the subject prefix of the primary keys: no index on event ids, whose random
+        keys would make every insert of a large rebuild touch a random page.
+        """
         cursor.execute(
             self.sql(
-                "SELECT subject, purpose, party, scope, aspect FROM perm_facts WHERE event_id = ?"
+                "SELECT subject, purpose, party, scope, aspect FROM perm_facts "
+                "WHERE subject = ? AND event_id = ?"
             ),
-            [event_id],
+            [subject, event_id],
         )
         keys = [tuple(row) for row in cursor.fetchall()]
         if keys:
             cursor.execute(
-                self.sql("UPDATE perm_facts SET voided_at = ? WHERE event_id = ?"),
-                [voided_at, event_id],
+                self.sql("UPDATE perm_facts SET voided_at = ? WHERE subject = ? AND event_id = ?"),
+                [voided_at, subject, event_id],
             )
             for key in keys:
                 cursor.execute(self.sql(f"DELETE FROM perm_current WHERE {_KEY_MATCH}"), key)
@@ -449,15 +497,12 @@ class PermissionsView(TrackingRecorder):
             return
         cursor.execute(
             self.sql(
-                "UPDATE perm_acceptances SET voided_at = ? WHERE event_id = ? RETURNING subject"
+                "UPDATE perm_acceptances SET voided_at = ? WHERE subject = ? AND event_id = ?"
             ),
-            [voided_at, event_id],
+            [voided_at, subject, event_id],
         )
-        row = cursor.fetchone()
-        if row is not None:
-            subject = row[0]
-            cursor.execute(self.sql("DELETE FROM perm_terms_current WHERE subject = ?"), [subject])
-            cursor.execute(self.sql(_RECOMPUTE_TERMS_TIP), [subject])
+        cursor.execute(self.sql("DELETE FROM perm_terms_current WHERE subject = ?"), [subject])
+        cursor.execute(self.sql(_RECOMPUTE_TERMS_TIP), [subject])
 
     def _load_terms(self, cursor: Any, version: str) -> TermsVersion:
         cursor.execute(
@@ -495,18 +540,40 @@ class PermissionsView(TrackingRecorder):
                 cache.setdefault(row[0], TermsVersion(row[0], row[1], orjson.loads(row[2])))
         return cache
 
-    def evidence(self, question: Question, *, known_at_given: bool, tips: bool = True) -> Evidence:
-        """Read what the rules need to answer `question`: from the tips when they can
-        answer (`tips`), else from the timeline. Each read is one statement (a snapshot).
+    def follow(self, events_table: str, position_column: str) -> None:
+        """Name the ledger's events table, so that reads can tell the ledger head."""
+        self.freshness = freshness_lookup(events_table, position_column)
+
+    def evidence(
+        self,
+        question: Question,
+        *,
+        known_at_given: bool,
+        tips: bool = True,
+        with_head: bool = False,
+    ) -> Evidence:
+        """Read what the rules need to answer `question`, each read one statement (a
+        snapshot): the current tips when they can answer (only "as known now": tips
+        reflect every recorded fact), else each key's latest fact on the timeline, else
+        also each key's latest fact not expired. `with_head` also reads, in the same
+        statement, the view's position and the ledger head (`Evidence.lagging`).
         """
         key_count = len(question_keys(question.party, question.content, question.aspect))
-        if tips:
-            statement, params = current_query(question, known_at_given=known_at_given)
+        freshness = self.freshness if with_head else None
+        if tips and not known_at_given:
+            statement, params = current_query(question, known_at_given=False, freshness=freshness)
             found = read_current(self._query(self.sql(statement), params), question, key_count)
             if found is not None:
                 return found
-        statement, params = timeline_query(question, known_at_given=known_at_given)
-        return read_evidence(self._query(self.sql(statement), params), key_count)
+        for applicable in (False, True):
+            statement, params = timeline_query(
+                question, known_at_given=known_at_given, applicable=applicable, freshness=freshness
+            )
+            rows = self._query(self.sql(statement), params)
+            evidence = read_evidence(rows, question, key_count, applicable=applicable)
+            if evidence is not None:
+                return evidence
+        raise AssertionError("a full timeline read always returns evidence")
 
     def tips_for_pairs(
         self,
@@ -597,27 +664,6 @@ class PermissionsView(TrackingRecorder):
         if table not in TABLE_NAMES:
             raise ValueError(f"no read-model table {table!r}")
         return int(self._query(self.sql(f"SELECT COUNT(*) FROM {table}"), [])[0][0])
-
-    def bulk_load(self, table: str, columns: str, rows: Iterable[Sequence[Any]]) -> None:
-        """Insert rows straight into one read-model table (benchmarks build data so)."""
-        if table not in TABLE_NAMES:
-            raise ValueError(f"no read-model table {table!r}")
-        marks = ", ".join("?" * len(columns.split(",")))
-        statement = f"INSERT INTO {table} ({columns}) VALUES ({marks})"
-        with self._write() as cursor:
-            self._executemany(cursor, statement, list(rows))
-
-    def track(self, position: int) -> None:
-        """Set the tracking record to `position` (benchmarks, after a bulk load)."""
-        with self._write() as cursor:
-            self._lock_position(cursor)
-            cursor.execute(
-                self.sql(
-                    f"UPDATE {self._tracking_table()} SET notification_id = ? "
-                    "WHERE application_name = ?"
-                ),
-                [position, self.tracking_name],
-            )
 
 
 @dataclass
@@ -747,6 +793,22 @@ class PostgresPermissionsView(PermissionsView, PostgresTrackingRecorder):
         except PersistenceError as error:
             raise StoreUnavailableError(f"the read models are unavailable: {error}") from None
 
+    def _lock_ddl(self, cursor: Any) -> None:
+        """Take a transaction-scoped advisory lock: concurrent `CREATE TABLE IF NOT EXISTS`
+        of one table in two sessions fails on PostgreSQL's catalogue unique index.
+        """
+        cursor.execute(
+            "SELECT pg_advisory_xact_lock(hashtext(%s))",
+            [f"consent-ledger:read-models:{self.datastore.schema}"],
+        )
+
+    def _bulk(self, cursor: Any, write: BulkWrite, rows: Sequence[Sequence[Any]]) -> None:
+        """Apply `write` to all `rows` in one statement over column arrays."""
+        if rows:
+            columns = [list(column) for column in zip(*rows, strict=True)]
+            # Binary parameters: dumping arrays as text quotes every element in Python.
+            cursor.execute(self.sql(write.setwise()).replace("%s", "%b"), columns)
+
     def _tracking_table(self) -> str:
         return f'"{self.datastore.schema}"."{self.tracking_table_name}"'
 
@@ -783,6 +845,13 @@ class ReadModel:
             self._view.close()
 
     def _open(self) -> PermissionsView:
+        try:
+            return self._construct()
+        except IntegrityError:
+            # Another process created the library's tracking table at the same moment.
+            return self._construct()
+
+    def _construct(self) -> PermissionsView:
         factory = self.ledger.factory
         view: PermissionsView
         try:
@@ -797,6 +866,11 @@ class ReadModel:
             if view.tracking_name != name or not factory.env_create_table():
                 view.tracking_name = name
                 view.create_table()
+            events = self.ledger.recorder.events_table_name  # type: ignore[attr-defined]
+            if isinstance(view, PostgresPermissionsView):
+                view.follow(f'"{view.datastore.schema}"."{events}"', "notification_id")
+            else:
+                view.follow(events, "rowid")
         except (OperationalError, InterfaceError) as error:
             raise StoreUnavailableError(f"the read models are unavailable: {error}") from None
         return view
