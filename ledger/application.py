@@ -35,6 +35,7 @@ from ledger.crypto import SubjectKeyStore, open_evidence, seal_evidence
 from ledger.decisions import Decision, Question, decide
 from ledger.errors import (
     ConcurrentWriteError,
+    ConflictError,
     EventAlreadyVoidedError,
     EventNotVoidableError,
     InvalidExpiryError,
@@ -520,6 +521,9 @@ class ConsentLedger(Application[UUID]):
         def build(state: StreamState) -> LedgerEvent:
             if state.erased:
                 raise SubjectErasedError(subject)
+            for earlier in state.events:  # checked again on the state being appended to
+                if isinstance(earlier, ConsentExpired) and earlier.grant_event_id == grant_event_id:
+                    raise ConflictError(f"grant {grant_event_id} is already marked expired")
             return ConsentExpired(
                 originator_id=state.stream_id,
                 originator_version=state.next_version,
@@ -534,7 +538,10 @@ class ConsentLedger(Application[UUID]):
                 aspect=grant.aspect,
             )
 
-        return self.execute(PendingWrite(state.stream_id, build))
+        try:
+            return self.execute(PendingWrite(state.stream_id, build))
+        except ConflictError:
+            return None  # another scheduler recorded it, or the subject was erased meanwhile
 
     def _subject_write(
         self,
@@ -691,17 +698,17 @@ class ConsentLedger(Application[UUID]):
     def terms_catalog(self) -> dict[str, TermsPublished]:
         """Return every published terms version, by version."""
         topic = get_topic(TermsPublished)
-        while True:
+        top = self.recorder.max_notification_id() or 0
+        while self._terms_seen_up_to < top:
             batch = self.recorder.select_notifications(
-                start=self._terms_seen_up_to + 1, limit=500, topics=[topic]
+                start=self._terms_seen_up_to + 1, limit=500, stop=top, topics=[topic]
             )
-            if not batch:
-                break
             for notification in batch:
                 event = self.mapper.to_domain_event(notification)
                 assert isinstance(event, TermsPublished)
                 self._terms[event.version] = event
-            self._terms_seen_up_to = batch[-1].id
+            # Everything up to `top` has been looked at, terms or not: never scan it again.
+            self._terms_seen_up_to = batch[-1].id if len(batch) == 500 else top
         return dict(self._terms)
 
     @_store_errors_translated
