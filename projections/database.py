@@ -132,6 +132,8 @@ class Database:
         self._local = threading.local()
         self._pool: Any = None
         self._pool_lock = threading.Lock()
+        self._created: set[str] = set()
+        self._created_lock = threading.Lock()
 
     def prepare(self) -> None:
         """Create the database's folder (SQLite) or schema (PostgreSQL) if missing."""
@@ -146,6 +148,29 @@ class Database:
                 conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{self.url.schema}"')
         except psycopg.OperationalError as error:
             raise StoreUnavailableError(f"PostgreSQL is unavailable: {error}") from None
+
+    def create_tables(self, name: str, statements: Sequence[str]) -> None:
+        """Run one component's idempotent DDL once per process, safe under concurrent starts.
+
+        Requires `statements` to be idempotent (`CREATE … IF NOT EXISTS`, `ON CONFLICT DO
+        NOTHING`). On PostgreSQL a transaction-scoped advisory lock per schema and `name`
+        serialises first runs, whose concurrent `CREATE TABLE IF NOT EXISTS` would
+        otherwise collide in the catalog.
+        """
+        if name in self._created:
+            return
+        with self._created_lock:
+            if name in self._created:
+                return
+            with self.transaction() as cursor:
+                if self.dialect == "postgres":
+                    cursor.execute(
+                        "SELECT pg_advisory_xact_lock(hashtext(current_schema() || '.' || %s))",
+                        [name],
+                    )
+                for statement in statements:
+                    cursor.execute(statement)
+            self._created.add(name)
 
     def sql(self, statement: str) -> str:
         """Return `statement` with `?` placeholders in this dialect's style."""

@@ -415,15 +415,7 @@ class LogService:
             "INSERT INTO merkle_tracking (id, position, tree_size) VALUES (1, 0, 0)"
             " ON CONFLICT (id) DO NOTHING",
         ]
-        with self.database.transaction() as cursor:
-            if self.database.dialect == "postgres":
-                # Concurrent CREATE TABLE IF NOT EXISTS can collide in PostgreSQL's catalog
-                # (two first runs at once); a transaction lock per schema serialises them.
-                cursor.execute(
-                    "SELECT pg_advisory_xact_lock(hashtext(current_schema() || '.merkle_log'))"
-                )
-            for statement in statements:
-                cursor.execute(statement)
+        self.database.create_tables("merkle_log", statements)
         self._tables_ready = True
 
     @contextmanager

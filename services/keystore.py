@@ -8,7 +8,6 @@ Erasure deletes the row: from then on the subject's sealed evidence cannot be re
 from __future__ import annotations
 
 import os
-import threading
 from pathlib import Path
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -42,21 +41,17 @@ class SqlSubjectKeyStore:
     def __init__(self, database: Database, master_key: bytes) -> None:
         self.database = database
         self._master = AESGCM(master_key)
-        self._created = False
-        self._lock = threading.Lock()
 
     def create_table(self) -> None:
         """Create the key table if it does not exist."""
-        with self.database.transaction() as cursor:
-            cursor.execute(
+        blob = "BYTEA" if self.database.dialect == "postgres" else "BLOB"
+        self.database.create_tables(
+            "subject_keys",
+            [
                 "CREATE TABLE IF NOT EXISTS subject_keys ("
-                " subject TEXT PRIMARY KEY,"
-                " nonce BYTEA NOT NULL,"
-                " wrapped BYTEA NOT NULL)"
-                if self.database.dialect == "postgres"
-                else "CREATE TABLE IF NOT EXISTS subject_keys ("
-                " subject TEXT PRIMARY KEY, nonce BLOB NOT NULL, wrapped BLOB NOT NULL)"
-            )
+                f" subject TEXT PRIMARY KEY, nonce {blob} NOT NULL, wrapped {blob} NOT NULL)"
+            ],
+        )
 
     def key_for(self, subject: str, *, create: bool) -> bytes | None:
         """Return the subject's data key; create one first if `create` and none exists."""

@@ -91,11 +91,13 @@ class RelayPositions:
 
     def create_table(self) -> None:
         """Create the table if it does not exist."""
-        with self.database.transaction() as cursor:
-            cursor.execute(
+        self.database.create_tables(
+            POSITIONS_TABLE,
+            [
                 f"CREATE TABLE IF NOT EXISTS {POSITIONS_TABLE} ("
                 "name TEXT PRIMARY KEY, position BIGINT NOT NULL, updated_at TEXT NOT NULL)"
-            )
+            ],
+        )
 
     def get(self, name: str) -> int:
         """Return the stored position for `name`, 0 if none was stored yet."""

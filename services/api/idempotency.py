@@ -156,29 +156,23 @@ class IdempotencyStore:
         self.database = database
         self.find_receipt = find_receipt
         self.clock = clock
-        self._ready = False
-        self._lock = threading.Lock()
 
     def ensure_table(self) -> None:
         """Create the table if it does not exist (once per process)."""
-        if self._ready:
-            return
-        with self._lock:
-            if self._ready:
-                return
-            with self.database.transaction() as cursor:
-                cursor.execute(
-                    "CREATE TABLE IF NOT EXISTS api_idempotency ("
-                    " slot TEXT PRIMARY KEY,"
-                    " request_sha256 TEXT NOT NULL,"
-                    " token TEXT NOT NULL,"
-                    " state TEXT NOT NULL,"
-                    " reserved_at DOUBLE PRECISION NOT NULL,"
-                    " event_id TEXT,"
-                    " status INTEGER,"
-                    " body TEXT)"
-                )
-            self._ready = True
+        self.database.create_tables(
+            "api_idempotency",
+            [
+                "CREATE TABLE IF NOT EXISTS api_idempotency ("
+                " slot TEXT PRIMARY KEY,"
+                " request_sha256 TEXT NOT NULL,"
+                " token TEXT NOT NULL,"
+                " state TEXT NOT NULL,"
+                " reserved_at DOUBLE PRECISION NOT NULL,"
+                " event_id TEXT,"
+                " status INTEGER,"
+                " body TEXT)"
+            ],
+        )
 
     def claim(self, slot: str, request_sha256: str) -> Claim:
         """Reserve `slot` for this request, or tell what holds it.

@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
-import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -65,25 +64,19 @@ class ApiKeyStore:
 
     def __init__(self, database: Database) -> None:
         self.database = database
-        self._ready = False
-        self._lock = threading.Lock()
 
     def ensure_table(self) -> None:
         """Create the key table if it does not exist (once per process)."""
-        if self._ready:
-            return
-        with self._lock:
-            if self._ready:
-                return
-            with self.database.transaction() as cursor:
-                cursor.execute(
-                    "CREATE TABLE IF NOT EXISTS api_keys ("
-                    " key_sha256 TEXT PRIMARY KEY,"
-                    " name TEXT NOT NULL,"
-                    " role TEXT NOT NULL,"
-                    " created_at TEXT NOT NULL)"
-                )
-            self._ready = True
+        self.database.create_tables(
+            "api_keys",
+            [
+                "CREATE TABLE IF NOT EXISTS api_keys ("
+                " key_sha256 TEXT PRIMARY KEY,"
+                " name TEXT NOT NULL,"
+                " role TEXT NOT NULL,"
+                " created_at TEXT NOT NULL)"
+            ],
+        )
 
     def create(self, name: str, role: str) -> tuple[ApiKey, str]:
         """Store a new key for `name` with `role`; return it and its secret (shown once).
