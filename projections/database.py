@@ -144,7 +144,12 @@ class Database:
         import psycopg
 
         try:
-            with psycopg.connect(self.url.conninfo(), autocommit=True) as conn:
+            # First runs at once would collide in the catalog: serialise them.
+            with (
+                psycopg.connect(self.url.conninfo(), autocommit=True) as conn,
+                conn.transaction(),
+            ):
+                conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [self.url.schema])
                 conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{self.url.schema}"')
         except psycopg.OperationalError as error:
             raise StoreUnavailableError(f"PostgreSQL is unavailable: {error}") from None
@@ -171,6 +176,30 @@ class Database:
                 for statement in statements:
                     cursor.execute(statement)
             self._created.add(name)
+
+    @contextmanager
+    def exclusive(self, name: str) -> Iterator[None]:
+        """Hold a lock named `name` across processes (PostgreSQL advisory lock; SQLite: none).
+
+        For DDL that other code runs in its own transactions (the event store's tables):
+        two processes starting at once on a new schema would collide in the catalog.
+        SQLite serialises DDL with its own database lock.
+        """
+        if self.dialect == "sqlite":
+            yield
+            return
+        import psycopg
+
+        try:
+            with psycopg.connect(self.url.conninfo(), autocommit=True) as conn:
+                key = f"{self.url.schema}.{name}"
+                conn.execute("SELECT pg_advisory_lock(hashtext(%s))", [key])
+                try:
+                    yield
+                finally:
+                    conn.execute("SELECT pg_advisory_unlock(hashtext(%s))", [key])
+        except psycopg.OperationalError as error:
+            raise StoreUnavailableError(f"PostgreSQL is unavailable: {error}") from None
 
     def sql(self, statement: str) -> str:
         """Return `statement` with `?` placeholders in this dialect's style."""

@@ -70,12 +70,17 @@ def bootstrap(settings: Settings, *, clock: Clock | None = None) -> Services:
     master_key = load_or_create_secret(settings.resolved_data_dir() / MASTER_KEY_FILE)
     keys = SqlSubjectKeyStore(database, master_key)
     keys.create_table()
+    # The event store's tables are created here, under a cross-process lock, not by the
+    # library's constructor: two processes starting at once on a new PostgreSQL schema
+    # would otherwise collide in the catalog.
     ledger = ConsentLedger(
-        url.eventsourcing_env(),
+        {**url.eventsourcing_env(), "CREATE_TABLE": "n"},
         keys=keys,
         vocabulary=load_vocabulary(settings.purposes_file),
         clock=clock,
     )
+    with database.exclusive("event-store-tables"):
+        ledger.recorder.create_table()
     projector = Projector(ledger, ReadModel(ledger))
     log = LogService(
         ledger,
