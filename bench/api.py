@@ -41,8 +41,8 @@ import orjson
 import psycopg
 
 from ledger.application import ConsentLedger
-from services.api.group_commit import Committer, DirectCommitter, GroupCommitter
 from services.bootstrap import Services, bootstrap
+from services.http.group_commit import Committer, DirectCommitter, GroupCommitter
 from services.settings import Settings
 
 DEFAULT_DATABASE = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -240,7 +240,7 @@ class ServerProcess:
             "LEDGER_API_GROUP_COMMIT": "on" if group_commit else "off",
         }
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "services.cli", "serve", "--port", str(self.port),
+            [sys.executable, "-m", "services.cli.main", "serve", "--port", str(self.port),
              "--database-url", database_url, "--data-dir", str(data_dir)],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
         )  # fmt: skip

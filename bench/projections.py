@@ -433,7 +433,7 @@ def filter_rows(services: Any, subjects: int, url: str, workdir: Path, data: str
         start = time.perf_counter()
         with lines.open() as stdin:
             done = subprocess.run(
-                [sys.executable, "-m", "services.cli", "filter", "ai-training"],
+                [sys.executable, "-m", "services.cli.main", "filter", "ai-training"],
                 stdin=stdin, stdout=subprocess.PIPE, env=env, check=True,
             )  # fmt: skip
         seconds = time.perf_counter() - start

@@ -42,17 +42,17 @@ import structlog
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from services.bootstrap import Services, bootstrap
-from services.kafka_broker import LocalBroker
-from services.kafka_topics import TopicNames, ensure_topics
-from services.relay import (
+from services.kafka.relay import (
     KafkaPublisher,
     RelayOptions,
     RelayPositions,
     build_relay,
     topic_names,
 )
+from services.kafka.topics import TopicNames, ensure_topics
 from services.settings import Settings
 from services.subscriber import ConsentMessage, Subscriber
+from tests.support.kafka_broker import LocalBroker
 
 WRITE_CHUNK = 500
 
@@ -189,7 +189,7 @@ def measure_latency(settings: Settings, services: Services, revocations: int) ->
         "LEDGER_LOG_LEVEL": "warning",
     }
     relay = subprocess.Popen(
-        [sys.executable, "-m", "services.cli", "relay"],
+        [sys.executable, "-m", "services.cli.main", "relay"],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

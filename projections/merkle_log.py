@@ -796,7 +796,7 @@ def _chunks(items: Sequence[_T], size: int) -> Iterator[Sequence[_T]]:
 
 
 class LogAnswers:
-    """Answer the HTTP routes (services.api.routes_ledger.TransparencyLog) with JSON objects.
+    """Answer the HTTP routes (services.http.routes.ledger.TransparencyLog) with JSON objects.
 
     Each answer first catches the log up for at most `catch_up_seconds`, so that a
     proof for a write just made is available without a background worker; a log far

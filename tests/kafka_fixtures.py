@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from services.kafka_broker import broker_for_tests
+from tests.support.kafka_broker import broker_for_tests
 
 
 @pytest.fixture(scope="session")
@@ -14,7 +14,7 @@ def kafka_bootstrap() -> Iterator[str]:
     """Yield the bootstrap servers of one Kafka broker shared by the whole session.
 
     `$KAFKA_BOOTSTRAP_SERVERS` if set, else Kafka in Docker if an engine answers, else
-    a local Tansu broker (see `services.kafka_broker.broker_for_tests`). Tests share it,
+    a local Tansu broker (see `tests.support.kafka_broker.broker_for_tests`). Tests share it,
     so each should use its own topic names and group ids.
     """
     with broker_for_tests() as bootstrap_servers:

@@ -53,7 +53,7 @@ def start_server(database_url: str, data_dir: Path, *extra_env: tuple[str, str])
         [
             sys.executable,
             "-m",
-            "services.cli",
+            "services.cli.main",
             "serve",
             "--host",
             "127.0.0.1",

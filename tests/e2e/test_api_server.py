@@ -17,7 +17,7 @@ pytestmark = pytest.mark.timeout(180)
 
 def cli(*argv: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "services.cli", *argv],
+        [sys.executable, "-m", "services.cli.main", *argv],
         capture_output=True,
         text=True,
         check=False,

@@ -21,10 +21,10 @@ import orjson
 import pytest
 
 from ledger.events import ConsentRevoked, EventVoided
-from services.api.keys import Role
+from projections.dossier import verify_dossier
 from services.bootstrap import bootstrap
 from services.demo import load_demo
-from services.dossier import verify_dossier
+from services.http.keys import Role
 from services.settings import Settings
 from tests.e2e.server_support import Server, start_server
 

@@ -18,9 +18,9 @@ import structlog
 from kafka import KafkaConsumer, TopicPartition
 
 from services.bootstrap import Services
-from services.kafka_topics import TopicNames
+from services.kafka.relay import KafkaPublisher, Relay, RelayOptions, build_relay, topic_names
+from services.kafka.topics import TopicNames
 from services.logs import configure_logging
-from services.relay import KafkaPublisher, Relay, RelayOptions, build_relay, topic_names
 from services.settings import Settings
 from services.subscriber import ConsentMessage, Subscriber
 
@@ -154,7 +154,7 @@ def cli_env(settings: Settings) -> dict[str, str]:
 
 def cli_command() -> list[str]:
     """Return the argv prefix that runs `consent-ledger` with this interpreter."""
-    return [sys.executable, "-m", "services.cli"]
+    return [sys.executable, "-m", "services.cli.main"]
 
 
 def run_cli(

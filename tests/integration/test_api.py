@@ -11,8 +11,8 @@ import pytest
 import structlog
 
 from ledger.instants import parse_instant
-from services.api.keys import Role
 from services.bootstrap import Services
+from services.http.keys import Role
 from services.logs import configure_logging
 from tests.integration.api_support import TERMS_2025, Api, assert_problem, running_api
 

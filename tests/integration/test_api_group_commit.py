@@ -12,8 +12,8 @@ import pytest
 from ledger.application import ConsentLedger, PendingWrite, Receipt
 from ledger.errors import LedgerError, SubjectErasedError
 from ledger.events import subject_stream_id
-from services.api.group_commit import DirectCommitter, GroupCommitter
 from services.bootstrap import Services
+from services.http.group_commit import DirectCommitter, GroupCommitter
 from tests.integration.api_support import running_api
 
 pytestmark = pytest.mark.timeout(120)

@@ -10,7 +10,8 @@ from typing import Any
 import orjson
 import pytest
 
-from services.api.idempotency import (
+from services.bootstrap import Services
+from services.http.idempotency import (
     LEASE_SECONDS,
     IdempotencyStore,
     IntentRecorder,
@@ -18,8 +19,7 @@ from services.api.idempotency import (
     body_digest,
     slot_for,
 )
-from services.api.keys import Role
-from services.bootstrap import Services
+from services.http.keys import Role
 from tests.integration.api_support import TERMS_2025, Api, assert_problem, running_api
 
 pytestmark = pytest.mark.timeout(120)

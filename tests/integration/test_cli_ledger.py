@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from services.bootstrap import bootstrap
-from services.cli import main
+from services.cli.main import main
 from services.settings import Settings
 
 

@@ -1,6 +1,6 @@
 """The dispute dossier over HTTP, on both backends: decisions, evidence, terms and proofs.
 
-Its proofs are checked twice: by `services.dossier.verify_dossier`, and by a slow
+Its proofs are checked twice: by `projections.dossier.verify_dossier`, and by a slow
 reference written here from the RFCs alone (RFC 8785, RFC 9162 §2.1.3.2, Ed25519), as a
 court's own verifier would be.
 """
@@ -20,10 +20,10 @@ import rfc8785
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from ledger.instants import format_instant, parse_instant
-from services.api.keys import Role
+from projections.dossier import DOSSIER_FORMAT, DossierVerificationError, verify_dossier
 from services.bootstrap import Services
 from services.demo import Scenario, load_demo
-from services.dossier import DOSSIER_FORMAT, DossierVerificationError, verify_dossier
+from services.http.keys import Role
 from tests.integration.api_support import Api, assert_problem, running_api
 
 DOCUMENT_SHA256 = "5f" * 32

@@ -20,14 +20,14 @@ from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import ConfigResource, ConfigResourceType
 from kafka.structs import OffsetAndMetadata
 
-from services.kafka_broker import (
+from services.kafka.topics import TopicNames, ensure_topics
+from tests.support.kafka_broker import (
     BrokerError,
     BrokerStartError,
     LocalBroker,
     find_tansu_binary,
     probe_metadata,
 )
-from services.kafka_topics import TopicNames, ensure_topics
 
 pytestmark = pytest.mark.kafka
 

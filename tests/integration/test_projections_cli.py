@@ -12,8 +12,8 @@ from collections.abc import Callable
 import orjson
 import pytest
 
-from services.cli import main
-from services.cli_projections import read_pairs
+from services.cli.main import main
+from services.cli.projections import read_pairs
 from services.settings import Settings
 
 Run = Callable[..., tuple[int, list[str], str]]

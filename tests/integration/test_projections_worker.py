@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from services.bootstrap import Services
-from services.cli_projections import FAULT_EXIT_CODE
+from services.cli.projections import FAULT_EXIT_CODE
 from services.settings import Settings
 
 PURPOSES = ("ai-training", "ai-generative-training")
@@ -79,7 +79,7 @@ def worker(settings: Settings, *args: str, fault: str | None = None) -> subproce
     if fault is not None:
         env["LEDGER_PROJECTION_FAULT"] = fault
     return subprocess.Popen(
-        [sys.executable, "-m", "services.cli", "project", *args],
+        [sys.executable, "-m", "services.cli.main", "project", *args],
         env=env,
         cwd=Path(__file__).resolve().parents[2],
         stdout=subprocess.PIPE,

@@ -24,20 +24,19 @@ from ledger.application import Receipt
 from ledger.vocabulary import ALL_ASPECTS
 from projections.permission_changes import parse_scope
 from services.bootstrap import Services, bootstrap
-from services.kafka_broker import LocalBroker
-from services.kafka_messages import (
-    SCHEMA_EVENT,
-    SCHEMA_PERMISSION,
-    SCHEMA_PERMISSION_CHANGE,
-    split_permission_key,
-)
-from services.relay import (
+from services.kafka.relay import (
     KafkaPublisher,
     PublishError,
     RelayConfigurationError,
     RelayPositions,
     build_relay,
     topic_names,
+)
+from services.kafka.wire import (
+    SCHEMA_EVENT,
+    SCHEMA_PERMISSION,
+    SCHEMA_PERMISSION_CHANGE,
+    split_permission_key,
 )
 from services.settings import Settings
 from services.subscriber import ConsentMessage, Subscriber, bootstrap_state
@@ -53,6 +52,7 @@ from tests.integration.relay_support import (
     start_relay_process,
     with_kafka,
 )
+from tests.support.kafka_broker import LocalBroker
 
 pytestmark = pytest.mark.kafka
 

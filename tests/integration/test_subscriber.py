@@ -20,8 +20,8 @@ import pytest
 
 from ledger.application import Receipt
 from services.bootstrap import Services, bootstrap
-from services.kafka_messages import SCHEMA_PERMISSION, SCHEMA_PERMISSION_CHANGE
-from services.relay import RelayPositions, topic_names
+from services.kafka.relay import RelayPositions, topic_names
+from services.kafka.wire import SCHEMA_PERMISSION, SCHEMA_PERMISSION_CHANGE
 from services.settings import Settings
 from services.subscriber import (
     ConsentMessage,

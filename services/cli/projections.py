@@ -1,4 +1,4 @@
-"""Command-line verbs of the read side, registered on the main parser by `services.cli`.
+"""Command-line verbs of the read side, registered on the main parser by `services.cli.main`.
 
 `consent-ledger project` runs the projections worker: it keeps the read models up to date
 (LISTEN/NOTIFY on PostgreSQL, polling on SQLite) and records `ConsentExpired` as grants

@@ -25,8 +25,8 @@ from fastapi import Depends
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
-from services.api.keys import ApiKey, ApiKeyStore, Role, key_digest
-from services.api.problems import ApiProblem
+from services.http.keys import ApiKey, ApiKeyStore, Role, key_digest
+from services.http.problems import ApiProblem
 
 CACHE_SECONDS: Final = 30.0  # a known key is looked up again at most this often
 CACHE_MAX_KEYS: Final = 10_000

@@ -20,10 +20,13 @@ import orjson
 from ledger.application import Receipt
 from ledger.errors import ConflictError, ErrorKind, InvalidInputError, LedgerError
 from ledger.instants import parse_instant
-from services import cli_api, cli_audit, cli_projections, cli_relay
+from projections.history import history_json
 from services.bootstrap import Services, bootstrap
+from services.cli import api as cli_api
+from services.cli import audit as cli_audit
+from services.cli import projections as cli_projections
+from services.cli import relay as cli_relay
 from services.logs import configure_logging
-from services.presenters import history_json
 from services.settings import Settings
 
 EXIT_CODES = {

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from services.api.keys import Role
+from services.http.keys import Role
 
 if TYPE_CHECKING:
     from services.bootstrap import Services
@@ -71,7 +71,7 @@ def cmd_serve(args: argparse.Namespace, services: Services) -> int:
     """Serve the HTTP API until interrupted."""
     import uvicorn
 
-    from services.api.app import DOCS_PATH, create_app
+    from services.http.app import DOCS_PATH, create_app
 
     first = services.api_keys.create_first_admin()
     if first is not None:

@@ -13,10 +13,10 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response
 
 from ledger.errors import StoreUnavailableError
-from services.api.auth import Access, Authenticator
-from services.api.problems import problem_responses
-from services.api.routing import JsonResponse, LedgerRoute
 from services.bootstrap import Services
+from services.http.auth import Access, Authenticator
+from services.http.problems import problem_responses
+from services.http.routing import JsonResponse, LedgerRoute
 
 MAX_TREE_SIZE: Final = 2**53 - 1  # the largest integer JCS (I-JSON) carries
 

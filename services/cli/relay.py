@@ -1,4 +1,4 @@
-"""Command-line verbs of this area, registered on the main parser by `services.cli`.
+"""Command-line verbs of this area, registered on the main parser by `services.cli.main`.
 
 `consent-ledger relay` publishes the ledger to Kafka until SIGTERM or SIGINT, which stop
 it after the batch in hand (its position is stored only for acknowledged batches, so
@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from services.relay import (
+from services.kafka.relay import (
     DEFAULT_BATCH_SIZE,
     DEFAULT_POLL_INTERVAL_S,
     RelayOptions,

@@ -9,7 +9,7 @@ A dossier is one self-contained JSON document a court can check offline. It hold
 - the terms version in force at D, with its document hash and clauses;
 - every event about the subject that the ledger held at K, in ledger order, plus the
   publication of the terms in force, each with its readable form and opened evidence
-  (`services.presenters.history_json`), the log `record` that was hashed, and its RFC
+  (`projections.history.history_json`), the log `record` that was hashed, and its RFC
   9162 inclusion proof;
 - the signed checkpoint (tree head) every proof leads to.
 
@@ -38,8 +38,8 @@ from ledger.store import stream_positions
 from ledger.verify import VerificationError
 from ledger.vocabulary import ALL_ASPECTS, PLATFORM, Basis
 from projections.export import ExportMismatchError
+from projections.history import history_json
 from projections.merkle_log import LeafRow, LogService, StoredCheckpoint
-from services.presenters import history_json
 
 DOSSIER_FORMAT: Final = "consent-ledger-dossier/1"
 CATCH_UP_SECONDS: Final = 5.0  # log catch-up work one dossier may do before it answers

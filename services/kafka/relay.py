@@ -2,7 +2,7 @@
 
 `Relay` reads the committed ledger after its stored position, derives each entry's
 records (the event, the effective-permission changes it causes, the new current states
-or erasure tombstones: see `services.kafka_messages`), publishes the batch with an
+or erasure tombstones: see `services.kafka.wire`), publishes the batch with an
 idempotent `acks=all` producer and waits for the broker to acknowledge every record.
 Only then does it store the batch's last position in the `relay_positions` table of the
 ledger's database. A crash, a kill or a broker outage at any point therefore loses
@@ -32,9 +32,14 @@ from ledger.errors import ErrorKind, InvalidInputError, LedgerError, StoreUnavai
 from ledger.events import Entry, EventVoided, LedgerEvent, SubjectEvent
 from projections.database import Database
 from projections.permission_changes import PermissionChangeDeriver, SubjectStep
-from services.kafka_broker import BrokerError, wait_for_broker
-from services.kafka_messages import OutgoingRecord, checkpoint_record, entry_records
-from services.kafka_topics import DEFAULT_PARTITIONS, TopicNames, TopicSetupError, ensure_topics
+from services.kafka.topics import (
+    DEFAULT_PARTITIONS,
+    TopicNames,
+    TopicSetupError,
+    ensure_topics,
+    require_listening,
+)
+from services.kafka.wire import OutgoingRecord, checkpoint_record, entry_records
 
 if TYPE_CHECKING:
     from services.bootstrap import Services
@@ -173,7 +178,7 @@ class KafkaPublisher:
         except PublishError:
             self._drop()
             raise
-        except (KafkaError, OSError, TopicSetupError, BrokerError) as error:
+        except (KafkaError, OSError, TopicSetupError) as error:
             self._drop()
             raise PublishError(
                 f"cannot publish to {self.bootstrap_servers}: {type(error).__name__}: {error}"
@@ -182,9 +187,9 @@ class KafkaPublisher:
     def _connect(self) -> KafkaProducer:
         if self._producer is None:
             timeout_ms = int(self.delivery_timeout_s * 1000)
-            # A raw Metadata probe fails in a second when nothing listens, where the
-            # admin client would wait for its 30 s bootstrap timeout.
-            wait_for_broker(self.bootstrap_servers, timeout_s=1.0)
+            # A TCP probe fails in a second when nothing listens, where the admin
+            # client would wait for its 30 s bootstrap timeout.
+            require_listening(self.bootstrap_servers, timeout_s=1.0)
             ensure_topics(
                 self.bootstrap_servers,
                 self.names,

@@ -1,7 +1,7 @@
 """The legal team's web pages: a sign-in form and a subject's timeline, as HTML shells.
 
 The pages hold no data, so they need no key: they are the static HTML, CSS and JS of
-the `services.web` package. Their script asks the /v1 routes for everything, with the
+the `services.http.web` package. Their script asks the /v1 routes for everything, with the
 API key the user pasted (kept in the tab's sessionStorage and sent as a Bearer header,
 never in a URL or a cookie), so each role's access is enforced where it always is.
 
@@ -20,7 +20,7 @@ from fastapi.responses import RedirectResponse, Response
 from starlette.exceptions import HTTPException
 
 UI_PREFIX: Final = "/ui"
-WEB_PACKAGE: Final = "services.web"
+WEB_PACKAGE: Final = "services.http.web"
 SIGN_IN_PAGE: Final = "sign-in.html"
 TIMELINE_PAGE: Final = "timeline.html"
 ASSETS: Final = {
@@ -50,7 +50,7 @@ SECURITY_HEADERS: Final = {
 
 
 def ui_router() -> APIRouter:
-    """Return the page routes; reads the pages from the `services.web` package once."""
+    """Return the page routes; reads the pages from the `services.http.web` package once."""
     web = files(WEB_PACKAGE)
     pages = {name: web.joinpath(name).read_bytes() for name in (SIGN_IN_PAGE, TIMELINE_PAGE)}
     assets = {name: web.joinpath(name).read_bytes() for name in ASSETS}

@@ -1,7 +1,7 @@
 """The write path every write route shares: idempotency, validation, group commit, answer.
 
 A route hands over a `prepare` callable (a `ConsentLedger.prepare_*` call). The gateway
-honours the `Idempotency-Key` header (see `services.api.idempotency`), runs `prepare` off
+honours the `Idempotency-Key` header (see `services.http.idempotency`), runs `prepare` off
 the event loop, queues the pending write on the committer, waits for its receipt and
 answers 201 with `{event_id, position, recorded_at}`. A refusal is a LedgerError,
 answered by the one error map; with a key, it is stored and replayed like an answer.
@@ -21,8 +21,8 @@ from starlette.concurrency import run_in_threadpool
 
 from ledger.application import PendingWrite, Receipt
 from ledger.errors import ConcurrentWriteError, ErrorKind, LedgerError
-from services.api.group_commit import Committer
-from services.api.idempotency import (
+from services.http.group_commit import Committer
+from services.http.idempotency import (
     IDEMPOTENCY_HEADER,
     WAIT_SECONDS,
     IdempotencyInProgressError,
@@ -35,8 +35,8 @@ from services.api.idempotency import (
     check_key,
     slot_for,
 )
-from services.api.problems import PROBLEM_JSON, STATUS_BY_KIND, problem_body
-from services.api.routing import JsonResponse
+from services.http.problems import PROBLEM_JSON, STATUS_BY_KIND, problem_body
+from services.http.routing import JsonResponse
 
 REPLAYED_HEADER: Final = "Idempotent-Replayed"
 _log = structlog.get_logger("consent_ledger.api.writes")

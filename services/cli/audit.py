@@ -5,7 +5,7 @@ one-shot command has no background worker), in batches. `verify` needs no ledger
 all: it runs offline on an export directory. `audit` deliberately does not catch up:
 it checks the stored ledger against what was signed before.
 
-Exit codes beyond those of `services.cli`: 1 when `verify` or `audit` finds a problem.
+Exit codes beyond those of `services.cli.main`: 1 when `verify` or `audit` finds a problem.
 """
 
 from __future__ import annotations

@@ -31,22 +31,22 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from ledger.application import Receipt
 from ledger.errors import LedgerError
 from ledger.vocabulary import ASPECTS, Vocabulary
-from services.api.auth import Authenticator
-from services.api.group_commit import Committer, build_committer
-from services.api.idempotency import IdempotencyStore
-from services.api.limits import BodyLimitMiddleware
-from services.api.problems import install_problem_handlers
-from services.api.routes_consent import consent_router
-from services.api.routes_dossier import dossier_router
-from services.api.routes_health import health_router
-from services.api.routes_history import history_router
-from services.api.routes_ledger import ledger_router
-from services.api.routes_permissions import permissions_router
-from services.api.routes_ui import ui_router
-from services.api.schemas import FilterRequest, Problem
-from services.api.store_watch import StoreWatch
-from services.api.writes import WriteGateway
 from services.bootstrap import Services
+from services.http.auth import Authenticator
+from services.http.group_commit import Committer, build_committer
+from services.http.idempotency import IdempotencyStore
+from services.http.limits import BodyLimitMiddleware
+from services.http.problems import install_problem_handlers
+from services.http.routes.consent import consent_router
+from services.http.routes.dossier import dossier_router
+from services.http.routes.health import health_router
+from services.http.routes.history import history_router
+from services.http.routes.ledger import ledger_router
+from services.http.routes.permissions import permissions_router
+from services.http.routes.ui import ui_router
+from services.http.schemas import FilterRequest, Problem
+from services.http.store_watch import StoreWatch
+from services.http.writes import WriteGateway
 
 REQUEST_ID_HEADER: Final = "X-Request-ID"
 DOCS_PATH: Final = "/docs"

@@ -16,10 +16,11 @@ from starlette.concurrency import run_in_threadpool
 
 from ledger.vocabulary import ALL_ASPECTS, PLATFORM
 from projections.ai_signals import SIGNAL_PARTY, derive_signals, signal_purposes
-from services.api.auth import Access, Authenticator
-from services.api.problems import problem_responses
-from services.api.routing import JsonResponse, LedgerRoute
-from services.api.schemas import (
+from services.bootstrap import Services
+from services.http.auth import Access, Authenticator
+from services.http.problems import problem_responses
+from services.http.routing import JsonResponse, LedgerRoute
+from services.http.schemas import (
     IDENTIFIER_PATTERN,
     MAX_POSITION,
     PARTY_PATTERN,
@@ -32,7 +33,6 @@ from services.api.schemas import (
     identifier,
     instant,
 )
-from services.bootstrap import Services
 
 FILTER_BODY_SCHEMA: Final = {"$ref": "#/components/schemas/FilterRequest"}
 HTML: Final = "text/html"

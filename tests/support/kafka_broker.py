@@ -6,7 +6,7 @@ It is ready within milliseconds and needs neither Docker nor a JVM. `broker_for_
 picks a broker for a test session: `$KAFKA_BOOTSTRAP_SERVERS` if set, else a
 testcontainers Kafka when a Docker engine answers, else a `LocalBroker`.
 
-`python -m services.kafka_broker --port 19092` runs a broker in the foreground until
+`python -m tests.support.kafka_broker --port 19092` runs a broker in the foreground until
 SIGTERM or SIGINT and prints its bootstrap address as the one line on stdout.
 
 Known limits of Tansu 0.6.0 with kafka-python 3 (memory storage):
@@ -15,7 +15,7 @@ Known limits of Tansu 0.6.0 with kafka-python 3 (memory storage):
 - `end_offsets` after a batched produce is wrong (reports 1 for a partition holding 6);
 - aborted transactions are not hidden from `read_committed` consumers;
 - producing to a missing topic auto-creates it (3 partitions, no configs): create
-  topics first (`services.kafka_topics.ensure_topics`);
+  topics first (`services.kafka.topics.ensure_topics`);
 - `describe_configs` with named keys drops the connection; ask for all keys instead;
 - the log is not compacted: a compacted topic keeps every record, tombstones included;
 - SIGTERM waits ~5 s for open client connections to go, so close clients first.
@@ -468,7 +468,7 @@ class LocalBroker:
             # Lives as long as the broker; _reap closes it. Anonymous: nothing left on disk.
             output = sink = tempfile.TemporaryFile(prefix="tansu-", suffix=".log")  # noqa: SIM115
         try:
-            process = subprocess.Popen(  # noqa: S603 - fixed argv, no shell
+            process = subprocess.Popen(
                 args,
                 stdin=subprocess.DEVNULL,
                 stdout=sink,
@@ -619,7 +619,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     the broker's own log goes to stderr. Exits 1 if the broker fails or dies.
     """
     parser = argparse.ArgumentParser(
-        prog="python -m services.kafka_broker",
+        prog="python -m tests.support.kafka_broker",
         description="Run a local Kafka-protocol broker (Tansu, memory storage) on 127.0.0.1.",
     )
     parser.add_argument("--port", type=int, default=0, help="port to listen on; 0 picks one")

@@ -5,11 +5,11 @@ from __future__ import annotations
 from fastapi import APIRouter
 from fastapi.responses import Response
 
-from services.api.problems import problem_responses
-from services.api.routing import JsonResponse, LedgerRoute
-from services.api.schemas import Health, Readiness
-from services.api.store_watch import StoreWatch
 from services.bootstrap import Services
+from services.http.problems import problem_responses
+from services.http.routing import JsonResponse, LedgerRoute
+from services.http.schemas import Health, Readiness
+from services.http.store_watch import StoreWatch
 
 
 def projection_lag(services: Services) -> int | None:

@@ -38,7 +38,7 @@ from projections.permission_changes import (
     SubjectStep,
     scope_text,
 )
-from services.kafka_topics import TopicNames
+from services.kafka.topics import TopicNames
 
 HEADER_POSITION: Final = "position"
 HEADER_EVENT_ID: Final = "event_id"

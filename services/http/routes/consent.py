@@ -15,11 +15,11 @@ from fastapi.responses import Response
 from ledger.application import ConsentLedger, PendingWrite
 from ledger.errors import InvalidTermsError
 from ledger.vocabulary import ALL_ASPECTS, PLATFORM
-from services.api.auth import Access, Authenticator
-from services.api.idempotency import IDEMPOTENCY_HEADER, MAX_KEY_CHARS
-from services.api.problems import problem_responses
-from services.api.routing import LedgerRoute
-from services.api.schemas import (
+from services.http.auth import Access, Authenticator
+from services.http.idempotency import IDEMPOTENCY_HEADER, MAX_KEY_CHARS
+from services.http.problems import problem_responses
+from services.http.routing import LedgerRoute
+from services.http.schemas import (
     IDENTIFIER_PATTERN,
     AcceptanceRequest,
     ErasureRequest,
@@ -31,7 +31,7 @@ from services.api.schemas import (
     identifier,
     instant,
 )
-from services.api.writes import WriteGateway
+from services.http.writes import WriteGateway
 
 IdempotencyKey = Annotated[
     str | None,

@@ -38,7 +38,8 @@ from kafka.errors import KafkaError
 from kafka.structs import OffsetAndMetadata
 
 from projections.permission_changes import scope_text
-from services.kafka_messages import (
+from services.kafka.topics import TopicNames
+from services.kafka.wire import (
     HEADER_EVENT_ID,
     HEADER_POSITION,
     HEADER_SCHEMA,
@@ -49,7 +50,6 @@ from services.kafka_messages import (
     decode_headers,
     permission_key,
 )
-from services.kafka_topics import TopicNames
 from services.settings import Settings
 
 DEFAULT_DEDUPE_WINDOW: Final = 10_000
@@ -106,7 +106,7 @@ class ConsentMessage:
 
     @property
     def schema(self) -> str | None:
-        """Return the schema id of the value (see services.kafka_messages)."""
+        """Return the schema id of the value (see services.kafka.wire)."""
         return self.headers.get(HEADER_SCHEMA)
 
     @property

@@ -24,7 +24,7 @@ from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ledger.errors import ErrorKind, LedgerError, StoreUnavailableError
-from services.api.routing import MalformedJson
+from services.http.routing import MalformedJson
 
 PROBLEM_JSON: Final = "application/problem+json"
 PROBLEM_TYPE_PREFIX: Final = "urn:consent-ledger:problem:"

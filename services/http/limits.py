@@ -8,7 +8,7 @@ from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from services.api.problems import problem
+from services.http.problems import problem
 
 BODY_LIMIT: Final = 1024 * 1024  # bytes; a write's evidence is at most 16 KiB
 FILTER_BODY_LIMIT: Final = 64 * 1024 * 1024  # bytes; 100k pairs of long ids fit

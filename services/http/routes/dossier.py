@@ -1,6 +1,6 @@
 """The dispute dossier route: what a subject had allowed at D, as known at K, with proofs.
 
-A thin shell over `services.dossier.build_dossier` (auditors and admins only: the
+A thin shell over `projections.dossier.build_dossier` (auditors and admins only: the
 dossier shows decrypted evidence, like the history).
 """
 
@@ -12,10 +12,12 @@ from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import Response
 
 from ledger.vocabulary import ALL_ASPECTS, PLATFORM
-from services.api.auth import Access, Authenticator
-from services.api.problems import problem_responses
-from services.api.routing import JsonResponse, LedgerRoute
-from services.api.schemas import (
+from projections.dossier import DossierRequest, build_dossier
+from services.bootstrap import Services
+from services.http.auth import Access, Authenticator
+from services.http.problems import problem_responses
+from services.http.routing import JsonResponse, LedgerRoute
+from services.http.schemas import (
     IDENTIFIER_PATTERN,
     PARTY_PATTERN,
     TIME_DESCRIPTION,
@@ -23,8 +25,6 @@ from services.api.schemas import (
     identifier,
     instant,
 )
-from services.bootstrap import Services
-from services.dossier import DossierRequest, build_dossier
 
 MAX_DOSSIER_PURPOSES = 64
 

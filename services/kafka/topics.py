@@ -8,6 +8,7 @@ tombstone. `ensure_topics` creates whichever are missing and leaves existing one
 from __future__ import annotations
 
 import re
+import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any, Final
@@ -172,3 +173,25 @@ __all__ = [
     "ensure_topics",
     "topic_specs",
 ]
+
+
+def require_listening(bootstrap_servers: str, *, timeout_s: float) -> None:
+    """Return once any server in `bootstrap_servers` accepts a TCP connection.
+
+    Raises OSError naming the last failure when none does within `timeout_s` seconds.
+    """
+    servers = [s.strip() for s in bootstrap_servers.split(",") if s.strip()]
+    if not servers:
+        raise OSError(f"no bootstrap servers in {bootstrap_servers!r}")
+    last_error: OSError | None = None
+    for server in servers:
+        host, _, port = server.rpartition(":")
+        try:
+            with socket.create_connection(
+                (host.strip("[]") or server, int(port or 9092)), timeout_s
+            ):
+                return
+        except (OSError, ValueError) as error:
+            last_error = OSError(f"{server}: {error}")
+    assert last_error is not None
+    raise last_error

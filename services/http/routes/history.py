@@ -9,10 +9,11 @@ from fastapi.responses import Response
 
 from ledger.application import ConsentLedger
 from ledger.errors import NotFoundError
-from services.api.auth import Access, Authenticator
-from services.api.problems import problem_responses
-from services.api.routing import JsonResponse, LedgerRoute
-from services.api.schemas import (
+from projections.history import DEFAULT_HISTORY_PAGE, history_page
+from services.http.auth import Access, Authenticator
+from services.http.problems import problem_responses
+from services.http.routing import JsonResponse, LedgerRoute
+from services.http.schemas import (
     IDENTIFIER_PATTERN,
     MAX_POSITION,
     TIME_DESCRIPTION,
@@ -21,7 +22,6 @@ from services.api.schemas import (
     identifier,
     instant,
 )
-from services.presenters import DEFAULT_HISTORY_PAGE, history_page
 
 MAX_HISTORY_PAGE = 10_000
 

@@ -29,7 +29,7 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 
 class Role(StrEnum):
-    """What a key may do; see `services.api.auth.Access` for the routes each role reaches."""
+    """What a key may do; see `services.http.auth.Access` for the routes each role reaches."""
 
     WRITER = "writer"
     READER = "reader"

@@ -1,0 +1,1 @@
+"""Test support: the local Kafka-protocol broker and other harness pieces."""
