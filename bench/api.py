@@ -238,6 +238,8 @@ class ServerProcess:
             **os.environ,
             "LEDGER_LOG_FORMAT": "json",
             "LEDGER_API_GROUP_COMMIT": "on" if group_commit else "off",
+            # the load generator uses one key per role: measure the server, not the limiter
+            "LEDGER_RATE_LIMIT_PER_SECOND": "0",
         }
         self.process = subprocess.Popen(
             [sys.executable, "-m", "services.cli.main", "serve", "--port", str(self.port),

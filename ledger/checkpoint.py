@@ -29,6 +29,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
     Ed25519PublicKey,
 )
 
+from ledger.key_files import require_private
 from ledger.merkle.hashing import HASH_SIZE
 
 __all__ = [
@@ -253,6 +254,7 @@ def load_signing_key_or_create(path: Path) -> SigningKey:
     loser of the race loads the winner's key.
     """
     if path.exists():
+        require_private(path)
         return SigningKey.load(path)
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     key = SigningKey.generate()

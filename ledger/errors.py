@@ -102,6 +102,16 @@ class NotFoundError(LedgerError):
     title = "Not found"
 
 
+class LedgerNotFoundError(NotFoundError):
+    """Refuse to read a ledger that does not exist (a read must create nothing)."""
+
+    title = "No such ledger"
+
+    def __init__(self, where: str) -> None:
+        super().__init__(f"no ledger at {where}; check LEDGER_DATABASE_URL or --database-url")
+        self.where = where
+
+
 class UnknownTermsVersionError(NotFoundError):
     """Refuse a terms version that was never published."""
 

@@ -11,7 +11,7 @@ import re
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -153,6 +153,32 @@ class Database:
                 conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{self.url.schema}"')
         except psycopg.OperationalError as error:
             raise StoreUnavailableError(f"PostgreSQL is unavailable: {error}") from None
+
+    def exists(self, table: str) -> bool:
+        """Tell whether the database (file or schema) exists and holds `table`; create nothing.
+
+        Requires `table` to be a plain table name.
+        """
+        if self.dialect == "sqlite":
+            assert self.url.sqlite_path is not None
+            if not self.url.sqlite_path.is_file():
+                return False
+            uri = f"{self.url.sqlite_path.resolve().as_uri()}?mode=ro"
+            with closing(sqlite3.connect(uri, uri=True)) as conn:
+                row = conn.execute(
+                    "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", [table]
+                ).fetchone()
+            return row is not None
+        import psycopg
+
+        try:
+            with psycopg.connect(self.url.conninfo(), autocommit=True) as conn:
+                found = conn.execute(
+                    "SELECT to_regclass(%s)", [f'"{self.url.schema}"."{table}"']
+                ).fetchone()
+        except psycopg.OperationalError as error:
+            raise StoreUnavailableError(f"PostgreSQL is unavailable: {error}") from None
+        return found is not None and found[0] is not None
 
     def create_tables(self, name: str, statements: Sequence[str]) -> None:
         """Run one component's idempotent DDL once per process, safe under concurrent starts.

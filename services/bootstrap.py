@@ -9,7 +9,7 @@ import orjson
 
 from ledger.application import Clock, ConsentLedger
 from ledger.checkpoint import load_signing_key_or_create
-from ledger.errors import InvalidInputError
+from ledger.errors import InvalidInputError, LedgerNotFoundError
 from ledger.vocabulary import ConsentModel, Purpose, Vocabulary
 from projections.database import Database, DatabaseUrl
 from projections.merkle_log import LogAnswers, LogService
@@ -62,10 +62,23 @@ def load_vocabulary(purposes_file: Path | None) -> Vocabulary:
     return vocabulary.with_purposes(extra)
 
 
-def bootstrap(settings: Settings, *, clock: Clock | None = None) -> Services:
-    """Wire the ledger for `settings`: database, keys, event store, vocabulary."""
+EVENT_STORE_TABLE = "stored_events"  # the eventsourcing recorder's table, both backends
+
+
+def bootstrap(
+    settings: Settings, *, clock: Clock | None = None, existing_only: bool = False
+) -> Services:
+    """Wire the ledger for `settings`: database, keys, event store, vocabulary.
+
+    With `existing_only` (read-only commands), a database that does not exist or holds no
+    event store raises LedgerNotFoundError before anything (folder, file, schema, keys) is
+    created.
+    """
     url = DatabaseUrl.parse(settings.database_url)
     database = Database(url)
+    if existing_only and not database.exists(EVENT_STORE_TABLE):
+        where = str(url.sqlite_path) if url.sqlite_path is not None else f"schema {url.schema}"
+        raise LedgerNotFoundError(where)
     database.prepare()
     master_key = load_or_create_secret(settings.resolved_data_dir() / MASTER_KEY_FILE)
     keys = SqlSubjectKeyStore(database, master_key)

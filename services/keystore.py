@@ -12,6 +12,7 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from ledger.key_files import require_private
 from projections.database import Database
 
 MASTER_KEY_FILE = "master.key"
@@ -21,6 +22,7 @@ _AAD = b"consent-ledger/subject-key/v1|"
 def load_or_create_secret(path: Path, size: int = 32) -> bytes:
     """Return the secret in `path`, creating it (mode 0600) on first run."""
     if path.exists():
+        require_private(path)
         secret = path.read_bytes()
         if len(secret) != size:
             raise RuntimeError(f"{path}: want a {size}-byte key, found {len(secret)} bytes")

@@ -31,6 +31,8 @@ class Settings:
     api_group_commit: bool = True  # HTTP writes share transactions (off: one per write)
     api_commit_max_batch: int = 512  # most writes one group-commit transaction appends
     tdm_policy_url: str | None = None  # TDMRep `tdm-policy` served with AI signals
+    rate_limit_per_second: float = 1000.0  # per API key and API process; 0: off
+    rate_limit_burst: float = 2000.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -54,6 +56,8 @@ class Settings:
             not in ("0", "off", "false", "no"),
             api_commit_max_batch=int(source.get("LEDGER_API_COMMIT_MAX_BATCH", "512")),
             tdm_policy_url=source.get("LEDGER_TDM_POLICY_URL") or None,
+            rate_limit_per_second=float(source.get("LEDGER_RATE_LIMIT_PER_SECOND", "1000")),
+            rate_limit_burst=float(source.get("LEDGER_RATE_LIMIT_BURST", "2000")),
         )
 
     def with_overrides(self, **changes: object) -> Settings:

@@ -37,6 +37,7 @@ from services.http.group_commit import Committer, build_committer
 from services.http.idempotency import IdempotencyStore
 from services.http.limits import BodyLimitMiddleware
 from services.http.problems import install_problem_handlers
+from services.http.rate_limit import RateLimiter
 from services.http.routes.consent import consent_router
 from services.http.routes.dossier import dossier_router
 from services.http.routes.health import health_router
@@ -75,7 +76,12 @@ def create_app(services: Services, *, committer: Committer | None = None) -> Fas
         max_batch=settings.api_commit_max_batch,
     )
     idempotency = IdempotencyStore(services.database, _receipt_finder(services))
-    auth = Authenticator(services.api_keys)
+    limiter = (
+        RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst)
+        if settings.rate_limit_per_second > 0
+        else None
+    )
+    auth = Authenticator(services.api_keys, limiter)
     gateway = WriteGateway(writer, idempotency)
     watch = StoreWatch(services.database)
 

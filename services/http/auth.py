@@ -8,8 +8,10 @@
 | `ADMINISTER`| admin                   | terms publication, erasure                              |
 
 No key or an unknown key is 401 (with `WWW-Authenticate: Bearer`); a known key whose
-role lacks the access is 403. Keys are never logged: only their name and role are bound
-to the request's log context.
+role lacks the access is 403; a key over its rate limit (`LEDGER_RATE_LIMIT_PER_SECOND`,
+`LEDGER_RATE_LIMIT_BURST`) is 429 with `Retry-After`. A key is found by the SHA-256 of the
+bearer secret (an indexed lookup), so no secret is ever compared byte by byte. Keys are
+never logged: only their name and role are bound to the request's log context.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from starlette.concurrency import run_in_threadpool
 
 from services.http.keys import ApiKey, ApiKeyStore, Role, key_digest
 from services.http.problems import ApiProblem
+from services.http.rate_limit import RateLimiter, retry_after_header
 
 CACHE_SECONDS: Final = 30.0  # a known key is looked up again at most this often
 CACHE_MAX_KEYS: Final = 10_000
@@ -49,6 +52,13 @@ class NotAuthenticatedError(ApiProblem):
     title = "Not authenticated"
 
 
+class TooManyRequestsError(ApiProblem):
+    """A key that made more requests than its rate limit allows."""
+
+    status = 429
+    title = "Too many requests"
+
+
 class ForbiddenError(ApiProblem):
     """A known API key whose role may not use the route."""
 
@@ -66,8 +76,9 @@ bearer_scheme = HTTPBearer(
 class Authenticator:
     """Resolve bearer keys to stored keys, with a short in-process cache of known keys."""
 
-    def __init__(self, store: ApiKeyStore) -> None:
+    def __init__(self, store: ApiKeyStore, limiter: RateLimiter | None = None) -> None:
         self.store = store
+        self.limiter = limiter
         self._cache: dict[str, tuple[ApiKey, float]] = {}
         self._lock = threading.Lock()
 
@@ -108,6 +119,13 @@ class Authenticator:
                 )
             key = await self.authenticate(credentials.credentials)
             structlog.contextvars.bind_contextvars(api_key=key.name, role=key.role.value)
+            limiter = self.limiter
+            if limiter is not None and (wait_s := limiter.take(key.name)) is not None:
+                raise TooManyRequestsError(
+                    f"API key {key.name!r} is over its rate limit of "
+                    f"{limiter.rate:g} requests/s (burst {limiter.burst:g})",
+                    headers={"Retry-After": retry_after_header(wait_s)},
+                )
             if key.role not in access.value:
                 allowed = ", ".join(sorted(r.value for r in access.value))
                 raise ForbiddenError(

@@ -58,12 +58,15 @@ class WriteGateway:
         `reads_store` says whether `prepare` may query the store (then it runs on a worker
         thread); a pure validation runs on the event loop, saving the thread hop.
         """
+        # The subject id is logged only with a write that succeeded (so the subject was
+        # not erased then) and never with the erasure itself: a refused write after an
+        # erasure names no erased subject in the logs.
         subject = request.path_params.get("subject")
-        if subject is not None:
-            structlog.contextvars.bind_contextvars(subject=subject)
+        if request.url.path.endswith("/erasure"):
+            subject = None
         key = request.headers.get(IDEMPOTENCY_HEADER)
         if key is None:
-            receipt = await self._append(prepare, None, reads_store)
+            receipt = await self._append(prepare, None, reads_store, subject)
             return self._created(receipt)
         route = request.scope.get("route")
         slot = slot_for(
@@ -76,7 +79,7 @@ class WriteGateway:
         claim = await self._claim(slot, digest)
         if isinstance(claim, StoredAnswer):
             return _replay(claim)
-        return await self._execute_reserved(prepare, claim, reads_store)
+        return await self._execute_reserved(prepare, claim, reads_store, subject)
 
     async def _claim(self, slot: str, digest: str) -> Reservation | StoredAnswer:
         loop = asyncio.get_running_loop()
@@ -98,10 +101,14 @@ class WriteGateway:
             await asyncio.sleep(0.02)
 
     async def _execute_reserved(
-        self, prepare: Callable[[], PendingWrite], reservation: Reservation, reads_store: bool
+        self,
+        prepare: Callable[[], PendingWrite],
+        reservation: Reservation,
+        reads_store: bool,
+        subject: str | None,
     ) -> Response:
         try:
-            receipt = await self._append(prepare, reservation, reads_store)
+            receipt = await self._append(prepare, reservation, reads_store, subject)
         except LedgerError as error:
             if not _is_final(error):
                 await _quietly(self.idempotency.release, reservation)
@@ -124,6 +131,7 @@ class WriteGateway:
         prepare: Callable[[], PendingWrite],
         reservation: Reservation | None,
         reads_store: bool,
+        subject: str | None,
     ) -> Receipt:
         pending = await run_in_threadpool(prepare) if reads_store else prepare()
         if reservation is not None:
@@ -132,6 +140,8 @@ class WriteGateway:
         structlog.contextvars.bind_contextvars(
             event_id=str(receipt.event_id), position=receipt.position
         )
+        if subject is not None:
+            structlog.contextvars.bind_contextvars(subject=subject)
         _log.info("event_appended")
         return receipt
 
