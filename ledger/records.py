@@ -70,8 +70,19 @@ def record_of(entry: Entry, leaf_index: int) -> dict[str, Any]:
 
     Pure: the same entry and index always give the same record. Requires leaf_index >=
     0 and an event whose values are JSON-representable (str, int, float, bool, None,
-    lists, string-keyed objects, aware datetimes, UUIDs); raises RecordError otherwise.
+    lists, string-keyed objects, aware datetimes, UUIDs); raises RecordError otherwise,
+    also for an event decoded from damaged bytes (a field missing or of the wrong type).
     """
+    try:
+        return _record_of(entry, leaf_index)
+    except (AttributeError, TypeError) as error:
+        raise RecordError(
+            f"event at position {entry.position} is not a well-formed ledger event: "
+            f"{type(error).__name__}: {error}"
+        ) from None
+
+
+def _record_of(entry: Entry, leaf_index: int) -> dict[str, Any]:
     if leaf_index < 0:
         raise RecordError(f"leaf_index: got {leaf_index}, want >= 0")
     event = entry.event

@@ -445,7 +445,9 @@ def _verify_records(
             try:
                 verify_inclusion(hash_leaf(event_line), leaf_index, size, path, root)
             except ProofError as error:
-                raise VerificationError(f"{where}: inclusion proof fails: {error}") from None
+                raise VerificationError(
+                    f"{where}: inclusion proof fails ({PROOFS_FILE} line {number}): {error}"
+                ) from None
             if complete and leaf_index != previous + 1:
                 raise VerificationError(
                     f"{where}: got leaf_index {leaf_index}, want {previous + 1}: a complete "
@@ -516,7 +518,7 @@ def _parse_proof(line: bytes, number: int, leaf_index: int, size: int, where: st
         raise VerificationError(
             f"{where}: proof tree_size {proof.get('tree_size')!r}, want {size} ({CHECKPOINT_FILE})"
         )
-    return _hashes(proof.get("audit_path"), f"{where}: audit_path")
+    return _hashes(proof.get("audit_path"), f"{where}: {PROOFS_FILE} line {number} audit_path")
 
 
 def _hashes(value: object, what: str) -> list[bytes]:
