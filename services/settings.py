@@ -33,6 +33,7 @@ class Settings:
     tdm_policy_url: str | None = None  # TDMRep `tdm-policy` served with AI signals
     rate_limit_per_second: float = 1000.0  # per API key and API process; 0: off
     rate_limit_burst: float = 2000.0
+    idempotency_lease_seconds: float = 60.0  # a pending Idempotency-Key is recovered after
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -58,6 +59,7 @@ class Settings:
             tdm_policy_url=source.get("LEDGER_TDM_POLICY_URL") or None,
             rate_limit_per_second=float(source.get("LEDGER_RATE_LIMIT_PER_SECOND", "1000")),
             rate_limit_burst=float(source.get("LEDGER_RATE_LIMIT_BURST", "2000")),
+            idempotency_lease_seconds=float(source.get("LEDGER_IDEMPOTENCY_LEASE_SECONDS", "60")),
         )
 
     def with_overrides(self, **changes: object) -> Settings:

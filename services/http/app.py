@@ -75,7 +75,11 @@ def create_app(services: Services, *, committer: Committer | None = None) -> Fas
         group_commit=settings.api_group_commit,
         max_batch=settings.api_commit_max_batch,
     )
-    idempotency = IdempotencyStore(services.database, _receipt_finder(services))
+    idempotency = IdempotencyStore(
+        services.database,
+        _receipt_finder(services),
+        lease_seconds=settings.idempotency_lease_seconds,
+    )
     limiter = (
         RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst)
         if settings.rate_limit_per_second > 0

@@ -99,9 +99,9 @@ class Pending:
     reserved_at: float
     event_id: str | None
 
-    def stale(self, now: float) -> bool:
-        """Tell whether the owner has held the key past its lease."""
-        return now - self.reserved_at > LEASE_SECONDS
+    def stale(self, now: float, lease_seconds: float = LEASE_SECONDS) -> bool:
+        """Tell whether the owner has held the key past its lease (seconds)."""
+        return now - self.reserved_at > lease_seconds
 
 
 Claim = Reservation | StoredAnswer | Pending
@@ -152,10 +152,12 @@ class IdempotencyStore:
         find_receipt: Callable[[UUID], Receipt | None],
         *,
         clock: Callable[[], float] = time.time,
+        lease_seconds: float = LEASE_SECONDS,
     ) -> None:
         self.database = database
         self.find_receipt = find_receipt
         self.clock = clock
+        self.lease_seconds = lease_seconds
 
     def ensure_table(self) -> None:
         """Create the table if it does not exist (once per process)."""

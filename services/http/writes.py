@@ -88,7 +88,7 @@ class WriteGateway:
             claim = await run_in_threadpool(self.idempotency.claim, slot, digest)
             if not isinstance(claim, Pending):
                 return claim
-            if claim.stale(self.idempotency.clock()):
+            if claim.stale(self.idempotency.clock(), self.idempotency.lease_seconds):
                 settled = await run_in_threadpool(self.idempotency.recover, slot, claim)
                 if settled is not None:
                     return settled
