@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 export LEDGER_DATABASE_URL ?= $(DB)
 
-.PHONY: run test install install-test lint postgres bench clean
+.PHONY: run test test-slow install install-test lint postgres bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -41,9 +41,13 @@ lint: install-test
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
-## test: install the test dependencies and run the whole suite (PostgreSQL, Kafka, browser)
+## test: install the test dependencies and run the default suite (PostgreSQL, Kafka, browser)
 test: install-test postgres lint
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -m "not slow"
+
+## test-slow: the long fault, load and crash scenarios (marker `slow`; CI runs them too)
+test-slow: install-test postgres
+	$(BIN)/python -m pytest -q -m slow
 
 ## bench: run the benchmarks and print their tables
 bench: install-test postgres
