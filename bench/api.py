@@ -41,6 +41,7 @@ import orjson
 import psycopg
 
 from ledger.application import ConsentLedger
+from ledger.commands import AcceptTerms, Grant
 from services.bootstrap import Services, bootstrap
 from services.http.group_commit import Committer, DirectCommitter, GroupCommitter
 from services.settings import Settings
@@ -99,7 +100,7 @@ def ledger_writes(
         i = 0
         while time.perf_counter() < deadline:
             subject = f"{prefix}-{n}-{i}" if history == 0 else f"seeded-{rng.randrange(SEEDED)}"
-            pending = ledger.prepare_grant(subject, "ai-training")
+            pending = Grant(subject=subject, purpose="ai-training")
             began = time.perf_counter()
             await asyncio.wrap_future(committer.submit(pending))
             latencies.append(time.perf_counter() - began)
@@ -294,9 +295,9 @@ def seed(services: Services) -> None:
     )
     pendings = []
     for n in range(SUBJECTS):
-        pendings.append(ledger.prepare_acceptance(f"artist-{n}", "2025-05"))
+        pendings.append(AcceptTerms(subject=f"artist-{n}", version="2025-05"))
         if n % 2:
-            pendings.append(ledger.prepare_grant(f"artist-{n}", "ai-training"))
+            pendings.append(Grant(subject=f"artist-{n}", purpose="ai-training"))
     for start in range(0, len(pendings), 500):
         ledger.execute_many(pendings[start : start + 500])
     services.projector.catch_up()
@@ -305,7 +306,7 @@ def seed(services: Services) -> None:
 def seed_histories(ledger: ConsentLedger, events: int) -> None:
     """Give each of the SEEDED subjects `events` grants (appended 500 per transaction)."""
     pendings = [
-        ledger.prepare_grant(f"seeded-{n}", "ai-training")
+        Grant(subject=f"seeded-{n}", purpose="ai-training")
         for _ in range(events)
         for n in range(SEEDED)
     ]

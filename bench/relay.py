@@ -41,6 +41,7 @@ from typing import Any
 import structlog
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
+from ledger.commands import AcceptTerms, Grant, Revoke
 from services.bootstrap import Services, bootstrap
 from services.kafka.relay import (
     KafkaPublisher,
@@ -85,14 +86,14 @@ def fill(services: Services, events: int) -> None:
     subject = 0
     while written < events:
         name = f"artist-{subject}"
-        pending.append(ledger.prepare_acceptance(name, "v1"))
+        pending.append(AcceptTerms(subject=name, version="v1"))
         for n in range(9):
             purpose = purposes[n % len(purposes)]
             content = [f"{name}-track-{n % 3}"] if n % 2 else None
             if n % 3 == 2:
-                pending.append(ledger.prepare_revocation(name, purpose, content_ids=content))
+                pending.append(Revoke(subject=name, purpose=purpose, content_ids=content))
             else:
-                pending.append(ledger.prepare_grant(name, purpose, "platform", content))
+                pending.append(Grant(subject=name, purpose=purpose, content_ids=content))
         written += 10
         subject += 1
         if len(pending) >= WRITE_CHUNK:

@@ -169,6 +169,12 @@ class SubjectErasedError(ConflictError):
         self.subject = subject
 
 
+class NothingToExpireError(ConflictError):
+    """Refuse an expiry that is not (or no longer) due: the expiry scheduler skips it."""
+
+    title = "Nothing to expire"
+
+
 class ConcurrentWriteError(ConflictError):
     """Signal that concurrent writers kept winning the race for one stream."""
 

@@ -1,15 +1,67 @@
 """Queries on the event store's own tables that the `eventsourcing` API does not offer.
 
 They run through the recorder's datastore (no driver is imported here), so they see the
-same connection settings, schema and table the library writes.
+same connection settings, schema and table the library writes. This is also the one
+place where the store's driver errors become StoreUnavailableError
+(`unavailable_translated`), and where the writers' cross-process lock is taken.
+
+The event index (`ledger_event_index`) maps each event id to its ledger position, stream
+and `recorded_at`. It is written by the write pipeline under the writers' lock right
+after each append, and caught up from the library's own notification log (decoded by
+the library's mapper, so the library's cipher or compression may be switched on) when
+it is behind: after a crash between an append and its index rows, the next writer or
+lookup completes it.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import fcntl
+import functools
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, Final, ParamSpec, TypeVar
 from uuid import UUID
 
-from eventsourcing.persistence import ApplicationRecorder, StoredEvent
+from eventsourcing.persistence import (
+    ApplicationRecorder,
+    InterfaceError,
+    OperationalError,
+    StoredEvent,
+)
+
+from ledger.errors import StoreUnavailableError
+
+INDEX_TABLE: Final = "ledger_event_index"
+INDEX_CATCH_UP_BATCH: Final = 500
+_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND: Final = timedelta(microseconds=1)
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+@contextmanager
+def unavailable_translated() -> Iterator[None]:
+    """Turn the event store's driver errors into StoreUnavailableError (the one place)."""
+    try:
+        yield
+    except (OperationalError, InterfaceError) as error:
+        raise StoreUnavailableError(f"the event store is unavailable: {error}") from None
+
+
+def store_errors_translated(method: Callable[_P, _R]) -> Callable[_P, _R]:
+    """Decorate a method reading the store so that driver errors become unavailability."""
+
+    @functools.wraps(method)
+    def translated(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        with unavailable_translated():
+            return method(*args, **kwargs)
+
+    return translated
 
 
 def _dialect(recorder: ApplicationRecorder) -> str:
@@ -21,8 +73,9 @@ def _dialect(recorder: ApplicationRecorder) -> str:
     raise NotImplementedError(f"no event-store queries for recorder {type(recorder).__name__}")
 
 
-def _table(recorder: ApplicationRecorder) -> str:
-    name: str = recorder.events_table_name  # type: ignore[attr-defined]
+def _table(recorder: ApplicationRecorder, name: str | None = None) -> str:
+    if name is None:
+        name = recorder.events_table_name  # type: ignore[attr-defined]
     if _dialect(recorder) == "postgres":
         schema: str = recorder.datastore.schema  # type: ignore[attr-defined]
         return f'"{schema}"."{name}"'
@@ -37,6 +90,10 @@ def _rows(recorder: ApplicationRecorder, sqlite_sql: str, pg_sql: str, params: l
         return cursor.fetchall()
 
 
+def _marks(recorder: ApplicationRecorder, sql: str) -> str:
+    return sql if _dialect(recorder) == "sqlite" else sql.replace("?", "%s")
+
+
 def stream_positions(recorder: ApplicationRecorder, stream_id: UUID) -> dict[int, int]:
     """Return {originator_version: ledger position} for every event of one stream."""
     table = _table(recorder)
@@ -48,22 +105,6 @@ def stream_positions(recorder: ApplicationRecorder, stream_id: UUID) -> dict[int
         [stream_id.hex if _dialect(recorder) == "sqlite" else stream_id],
     )
     return {int(r["originator_version"]): int(r["position"]) for r in rows}
-
-
-def positions_holding(recorder: ApplicationRecorder, needle: str) -> list[int]:
-    """Return the positions of stored events whose state contains `needle`, in order.
-
-    A full scan inside the database; used to find an event by id when no index has it.
-    """
-    table = _table(recorder)
-    rows = _rows(
-        recorder,
-        f"SELECT rowid AS position FROM {table} WHERE instr(state, ?) > 0 ORDER BY rowid",
-        f"SELECT notification_id AS position FROM {table} "
-        "WHERE position(%s::bytea in state) > 0 ORDER BY notification_id",
-        [needle.encode()],
-    )
-    return [int(r["position"]) for r in rows]
 
 
 def select_streams(
@@ -91,3 +132,99 @@ def select_streams(
             )
         )
     return streams
+
+
+@dataclass(frozen=True)
+class IndexedEvent:
+    """Where the ledger holds one event: its position, stream and ledger time."""
+
+    event_id: UUID
+    position: int
+    stream_id: UUID
+    recorded_at: datetime
+
+
+def _micros(instant: datetime) -> int:
+    return (instant - _EPOCH) // _MICROSECOND
+
+
+def create_index_table(recorder: ApplicationRecorder) -> None:
+    """Create the event index beside the event store's table unless it exists.
+
+    Requires the caller to serialise concurrent first runs (the composition root's lock).
+    """
+    datastore: Any = recorder.datastore  # type: ignore[attr-defined]
+    with datastore.transaction(commit=True) as cursor:
+        cursor.execute(
+            f"CREATE TABLE IF NOT EXISTS {_table(recorder, INDEX_TABLE)} ("
+            "event_id TEXT PRIMARY KEY, position BIGINT NOT NULL UNIQUE, "
+            "stream_id TEXT NOT NULL, recorded_us BIGINT NOT NULL)"
+        )
+
+
+def index_events(recorder: ApplicationRecorder, events: Iterable[IndexedEvent]) -> None:
+    """Add events to the index; one already there is left as it is."""
+    rows = [[e.event_id.hex, e.position, e.stream_id.hex, _micros(e.recorded_at)] for e in events]
+    if not rows:
+        return
+    datastore: Any = recorder.datastore  # type: ignore[attr-defined]
+    statement = _marks(
+        recorder,
+        f"INSERT INTO {_table(recorder, INDEX_TABLE)} "
+        "(event_id, position, stream_id, recorded_us) VALUES (?, ?, ?, ?) "
+        "ON CONFLICT DO NOTHING",
+    )
+    with datastore.transaction(commit=True) as cursor:
+        cursor.executemany(statement, rows)
+
+
+def index_top(recorder: ApplicationRecorder) -> tuple[int, datetime | None]:
+    """Return the highest indexed position and its `recorded_at` ((0, None) if empty)."""
+    table = _table(recorder, INDEX_TABLE)
+    sql = f"SELECT position, recorded_us FROM {table} ORDER BY position DESC LIMIT 1"
+    rows = _rows(recorder, sql, sql, [])
+    if not rows:
+        return 0, None
+    return int(rows[0]["position"]), _EPOCH + int(rows[0]["recorded_us"]) * _MICROSECOND
+
+
+def locate(recorder: ApplicationRecorder, event_id: UUID) -> tuple[int, UUID] | None:
+    """Return the indexed (position, stream id) of `event_id`, or None."""
+    sql = f"SELECT position, stream_id FROM {_table(recorder, INDEX_TABLE)} WHERE event_id = ?"
+    rows = _rows(recorder, sql, _marks(recorder, sql), [event_id.hex])
+    if not rows:
+        return None
+    return int(rows[0]["position"]), UUID(hex=str(rows[0]["stream_id"]))
+
+
+_process_writers = threading.Lock()
+
+
+@contextmanager
+def writers_lock(recorder: ApplicationRecorder) -> Iterator[None]:
+    """Hold the lock every ledger writer takes around reading the clock and appending.
+
+    Serialises this process's writers, and the writers of every process on the same
+    store: on PostgreSQL an advisory transaction lock on a connection of its own, on a
+    SQLite file an exclusive `flock` on a lock file beside it (in memory, one process).
+    """
+    with _process_writers:
+        datastore: Any = recorder.datastore  # type: ignore[attr-defined]
+        if _dialect(recorder) == "postgres":
+            with datastore.transaction(commit=False) as cursor:
+                cursor.execute(
+                    "SELECT pg_advisory_xact_lock(hashtext(%s))",
+                    [f"{datastore.schema}.ledger-writers"],
+                )
+                yield
+            return
+        if datastore.pool.is_sqlite_memory_mode:
+            yield
+            return
+        db_name = str(datastore.pool.db_name)
+        with Path(f"{db_name}.writers.lock").open("a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)

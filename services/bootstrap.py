@@ -93,7 +93,7 @@ def bootstrap(
         clock=clock,
     )
     with database.exclusive("event-store-tables"):
-        ledger.recorder.create_table()
+        ledger.create_tables()
     projector = Projector(ledger, ReadModel(ledger))
     log = LogService(
         ledger,

@@ -18,6 +18,7 @@ from uuid import UUID
 import orjson
 
 from ledger.application import Receipt
+from ledger.commands import AcceptTerms, Erase, Grant, PublishTerms, Revoke, Void
 from ledger.errors import ConflictError, ErrorKind, InvalidInputError, LedgerError
 from ledger.instants import parse_instant
 from projections.history import history_json
@@ -115,23 +116,31 @@ def cmd_terms_publish(args: argparse.Namespace, services: Services) -> int:
             digest = hashlib.sha256(Path(args.document).read_bytes()).hexdigest()
         except OSError as error:
             raise InvalidInputError(f"--document {args.document}: {error.strerror}") from None
-    receipt = services.ledger.publish_terms(args.version, args.effective_from, clauses, digest)
-    return print_receipt(args, receipt)
+    command = PublishTerms(
+        version=args.version,
+        effective_from=args.effective_from,
+        clauses=clauses,
+        document_sha256=digest,
+    )
+    return print_receipt(args, services.ledger.execute(command))
 
 
 def cmd_terms_accept(args: argparse.Namespace, services: Services) -> int:
     """Record a terms acceptance."""
-    receipt = services.ledger.accept_terms(
-        args.subject, args.version, effective_at=args.at, evidence=evidence_from(args)
+    command = AcceptTerms(
+        subject=args.subject,
+        version=args.version,
+        effective_at=args.at,
+        evidence=evidence_from(args),
     )
-    return print_receipt(args, receipt)
+    return print_receipt(args, services.ledger.execute(command))
 
 
 def cmd_grant(args: argparse.Namespace, services: Services) -> int:
     """Record a grant."""
-    receipt = services.ledger.grant(
-        args.subject,
-        args.purpose,
+    command = Grant(
+        subject=args.subject,
+        purpose=args.purpose,
         party=args.party,
         content_ids=args.content,
         aspect=args.aspect,
@@ -139,14 +148,14 @@ def cmd_grant(args: argparse.Namespace, services: Services) -> int:
         expires_at=args.expires,
         evidence=evidence_from(args),
     )
-    return print_receipt(args, receipt)
+    return print_receipt(args, services.ledger.execute(command))
 
 
 def cmd_revoke(args: argparse.Namespace, services: Services) -> int:
     """Record a revocation."""
-    receipt = services.ledger.revoke(
-        args.subject,
-        args.purpose,
+    command = Revoke(
+        subject=args.subject,
+        purpose=args.purpose,
         party=args.party,
         content_ids=args.content,
         aspect=args.aspect,
@@ -154,7 +163,7 @@ def cmd_revoke(args: argparse.Namespace, services: Services) -> int:
         reason=args.reason,
         evidence=evidence_from(args),
     )
-    return print_receipt(args, receipt)
+    return print_receipt(args, services.ledger.execute(command))
 
 
 def cmd_void(args: argparse.Namespace, services: Services) -> int:
@@ -163,12 +172,14 @@ def cmd_void(args: argparse.Namespace, services: Services) -> int:
         event_id = UUID(args.event_id)
     except ValueError:
         raise InvalidInputError(f"event id {args.event_id!r} is not a UUID") from None
-    return print_receipt(args, services.ledger.void(event_id, args.reason))
+    command = Void(voided_event_id=event_id, reason=args.reason)
+    return print_receipt(args, services.ledger.execute(command))
 
 
 def cmd_erase(args: argparse.Namespace, services: Services) -> int:
     """Erase a subject's personal data."""
-    return print_receipt(args, services.ledger.erase(args.subject, args.reason))
+    command = Erase(subject=args.subject, reason=args.reason)
+    return print_receipt(args, services.ledger.execute(command))
 
 
 def cmd_check(args: argparse.Namespace, services: Services) -> int:

@@ -116,7 +116,7 @@ def create_app(services: Services, *, committer: Committer | None = None) -> Fas
     app.state.store_watch = watch
     gated = [Depends(store_reachable)]
     app.include_router(health_router(services, watch))
-    app.include_router(consent_router(services.ledger, gateway, auth), dependencies=gated)
+    app.include_router(consent_router(gateway, auth), dependencies=gated)
     app.include_router(permissions_router(services, auth), dependencies=gated)
     app.include_router(history_router(services.ledger, auth), dependencies=gated)
     app.include_router(ledger_router(services, auth), dependencies=gated)

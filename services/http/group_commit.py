@@ -1,11 +1,11 @@
 """Group commit: append concurrent writes in shared transactions, in arrival order.
 
-Each request hands its validated `PendingWrite` to a committer and waits on its own
-future. `GroupCommitter` is a queue and one committer thread: the thread takes every
-write that queued while the previous transaction was in flight (up to `max_batch`) and
-appends them with `ConsentLedger.execute_many` in one transaction. Nothing waits on a
-timer, so a lone write commits at once; under load, one commit's cost is shared by the
-whole batch. Order holds because one thread appends, in queue order; optimistic
+Each request hands its command to a committer and waits on its own future.
+`GroupCommitter` is a queue and one committer thread: the thread takes every command
+that queued while the previous transaction was in flight (up to `max_batch`) and hands
+them to the ledger's write pipeline (`ConsentLedger.execute_many`) in one transaction.
+Nothing waits on a timer, so a lone write commits at once; under load, one commit's cost
+is shared by the whole batch. Order holds because one thread appends, in queue order; optimistic
 concurrency holds because `execute_many` chains writes to one stream and retries a lost
 race write by write.
 
@@ -17,14 +17,15 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Final, Protocol
 
 import structlog
 
-from ledger.application import PendingWrite, Receipt
+from ledger.application import Receipt
+from ledger.commands import Command
 from ledger.errors import LedgerError
 
 DEFAULT_MAX_BATCH: Final = 512
@@ -36,16 +37,23 @@ _log = structlog.get_logger("consent_ledger.api.group_commit")
 class BatchWriter(Protocol):
     """The part of the ledger a committer needs: append many writes in one transaction."""
 
-    def execute_many(self, pendings: Sequence[PendingWrite]) -> list[Receipt | LedgerError]:
-        """Append the writes in order; return a receipt or a refusal per write."""
+    def execute_many(
+        self, commands: Sequence[Command], *, before_commit: Callable[[], None] | None = None
+    ) -> list[Receipt | LedgerError]:
+        """Append the commands' events in order; return a receipt or a refusal each."""
         ...
 
 
 class Committer(Protocol):
     """Append pending writes; each caller waits on the future of its own write."""
 
-    def submit(self, pending: PendingWrite) -> Future[Receipt]:
-        """Queue one write; the future holds its receipt or its LedgerError."""
+    def submit(
+        self, command: Command, before_commit: Callable[[], None] | None = None
+    ) -> Future[Receipt]:
+        """Queue one command; the future holds its receipt or its LedgerError.
+
+        `before_commit` runs before the transaction that appends it.
+        """
         ...
 
     def start(self) -> None:
@@ -59,8 +67,9 @@ class Committer(Protocol):
 
 @dataclass(frozen=True)
 class _Job:
-    pending: PendingWrite
+    command: Command
     future: Future[Receipt]
+    before_commit: Callable[[], None] | None
 
 
 _STOP: Final = object()
@@ -85,13 +94,15 @@ class GroupCommitter:
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
 
-    def submit(self, pending: PendingWrite) -> Future[Receipt]:
-        """Queue one write for the next transaction; start the thread if needed."""
+    def submit(
+        self, command: Command, before_commit: Callable[[], None] | None = None
+    ) -> Future[Receipt]:
+        """Queue one command for the next transaction; start the thread if needed."""
         future: Future[Receipt] = Future()
         with self._lock:
             self._start_locked()
             assert self._queue is not None
-            self._queue.put(_Job(pending, future))
+            self._queue.put(_Job(command, future, before_commit))
         return future
 
     def start(self) -> None:
@@ -146,7 +157,9 @@ class GroupCommitter:
         self.batches += 1
         self.writes += len(jobs)
         try:
-            results = self.ledger.execute_many([job.pending for job in jobs])
+            results = self.ledger.execute_many(
+                [job.command for job in jobs], before_commit=_hooks(jobs)
+            )
         except LedgerError as error:  # the store is unreachable: nothing was appended
             for job in jobs:
                 job.future.set_exception(error)
@@ -172,11 +185,13 @@ class DirectCommitter:
         self._pool: ThreadPoolExecutor | None = None
         self._lock = threading.Lock()
 
-    def submit(self, pending: PendingWrite) -> Future[Receipt]:
-        """Append one write in a transaction of its own, on a pool thread."""
+    def submit(
+        self, command: Command, before_commit: Callable[[], None] | None = None
+    ) -> Future[Receipt]:
+        """Append one command in a transaction of its own, on a pool thread."""
         self.start()
         assert self._pool is not None
-        return self._pool.submit(self._append, pending)
+        return self._pool.submit(self._append, command, before_commit)
 
     def start(self) -> None:
         """Create the thread pool unless it exists."""
@@ -191,11 +206,24 @@ class DirectCommitter:
         if pool is not None:
             pool.shutdown(wait=True)
 
-    def _append(self, pending: PendingWrite) -> Receipt:
-        result = self.ledger.execute_many([pending])[0]
+    def _append(self, command: Command, before_commit: Callable[[], None] | None) -> Receipt:
+        result = self.ledger.execute_many([command], before_commit=before_commit)[0]
         if isinstance(result, LedgerError):
             raise result
         return result
+
+
+def _hooks(jobs: list[_Job]) -> Callable[[], None] | None:
+    """Return one hook running each distinct pre-commit hook of a batch, in order."""
+    hooks = list(dict.fromkeys(job.before_commit for job in jobs if job.before_commit))
+    if not hooks:
+        return None
+
+    def run() -> None:
+        for hook in hooks:
+            hook()
+
+    return run
 
 
 def build_committer(ledger: BatchWriter, *, group_commit: bool, max_batch: int) -> Committer:

@@ -11,9 +11,9 @@ How it stays right under concurrency and crashes (table `api_idempotency`):
    primary key, state `pending`, with a random lease token. Of two concurrent requests
    one inserts; the other finds the row and waits (polling) for it to complete, then
    replays it; if it is still pending after `WAIT_SECONDS` it is told 409 "in progress".
-2. **Record the intent inside the commit.** The committer builds the event; just before
-   the append transaction a hook stores the new event's id in the reservation (one
-   statement per group-commit batch). So if the process dies after the append but before
+2. **Record the intent before the commit.** The command names its event's id; just
+   before the append transaction a hook stores it in the reservation (one statement per
+   group-commit batch). So if the process dies after the append but before
    step 3, the reservation names the event that may exist.
 3. **Complete.** After the append the status and body are stored (state `done`).
    A refusal by the ledger (4xx) is stored too and replayed, like an answer; a store
@@ -43,9 +43,8 @@ from uuid import UUID
 import orjson
 import rfc8785
 
-from ledger.application import PendingWrite, Receipt, StreamState
+from ledger.application import Receipt
 from ledger.errors import ConflictError, InvalidInputError
-from ledger.events import LedgerEvent
 from projections.database import Database
 
 IDEMPOTENCY_HEADER: Final = "Idempotency-Key"
@@ -287,10 +286,10 @@ class IdempotencyStore:
 
 
 class IntentRecorder:
-    """Wrap reserved writes so their event ids are stored just before the append.
+    """Store the event ids of reserved writes just before they are appended.
 
-    Every build appends (reservation, event id) to a buffer; the first pre-commit hook of
-    a transaction stores the whole buffer in one statement, the others find it empty.
+    `add` buffers (reservation, event id); `flush`, the committer's pre-commit hook,
+    stores the whole buffer in one statement (a later flush finds it empty).
     """
 
     def __init__(self, store: IdempotencyStore) -> None:
@@ -298,21 +297,10 @@ class IntentRecorder:
         self._buffer: list[tuple[Reservation, UUID]] = []
         self._lock = threading.Lock()
 
-    def wrap(self, pending: PendingWrite, reservation: Reservation) -> PendingWrite:
-        """Return `pending` recording its event id under `reservation` before it commits."""
-
-        def build(state: StreamState) -> LedgerEvent:
-            event = pending.build(state)
-            with self._lock:
-                self._buffer.append((reservation, event.event_id))
-            return event
-
-        def before_commit() -> None:
-            self.flush()
-            if pending.before_commit is not None:
-                pending.before_commit()
-
-        return PendingWrite(pending.stream_id, build, before_commit)
+    def add(self, reservation: Reservation, event_id: UUID) -> None:
+        """Buffer the id of the event a reserved write will record."""
+        with self._lock:
+            self._buffer.append((reservation, event_id))
 
     def flush(self) -> None:
         """Store every buffered intent; on failure keep them buffered and re-raise."""

@@ -1,10 +1,11 @@
 """The write path every write route shares: idempotency, validation, group commit, answer.
 
-A route hands over a `prepare` callable (a `ConsentLedger.prepare_*` call). The gateway
-honours the `Idempotency-Key` header (see `services.http.idempotency`), runs `prepare` off
-the event loop, queues the pending write on the committer, waits for its receipt and
-answers 201 with `{event_id, position, recorded_at}`. A refusal is a LedgerError,
-answered by the one error map; with a key, it is stored and replayed like an answer.
+A route hands over a callable that makes its command (`ledger.commands`: making one
+checks the input, with no I/O). The gateway honours the `Idempotency-Key` header (see
+`services.http.idempotency`), makes the command, queues it on the committer (which hands
+it to the ledger's write pipeline), waits for its receipt and answers 201 with
+`{event_id, position, recorded_at}`. A refusal is a LedgerError, answered by the one
+error map; with a key, it is stored and replayed like an answer.
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ from fastapi import Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
-from ledger.application import PendingWrite, Receipt
+from ledger.application import Receipt
+from ledger.commands import Command
 from ledger.errors import ConcurrentWriteError, ErrorKind, LedgerError
 from services.http.group_commit import Committer
 from services.http.idempotency import (
@@ -50,13 +52,11 @@ class WriteGateway:
         self.idempotency = idempotency
         self.intents = IntentRecorder(idempotency)
 
-    async def write(
-        self, request: Request, prepare: Callable[[], PendingWrite], *, reads_store: bool
-    ) -> Response:
+    async def write(self, request: Request, make: Callable[[], Command]) -> Response:
         """Answer one write request: 201 with its receipt, or the problem that refused it.
 
-        `reads_store` says whether `prepare` may query the store (then it runs on a worker
-        thread); a pure validation runs on the event loop, saving the thread hop.
+        `make` builds the command (pure: it runs on the event loop); a LedgerError it
+        raises is the request's answer, like a refusal by the ledger.
         """
         # The subject id is logged only with a write that succeeded (so the subject was
         # not erased then) and never with the erasure itself: a refused write after an
@@ -66,7 +66,7 @@ class WriteGateway:
             subject = None
         key = request.headers.get(IDEMPOTENCY_HEADER)
         if key is None:
-            receipt = await self._append(prepare, None, reads_store, subject)
+            receipt = await self._append(make, None, subject)
             return self._created(receipt)
         route = request.scope.get("route")
         slot = slot_for(
@@ -79,7 +79,7 @@ class WriteGateway:
         claim = await self._claim(slot, digest)
         if isinstance(claim, StoredAnswer):
             return _replay(claim)
-        return await self._execute_reserved(prepare, claim, reads_store, subject)
+        return await self._execute_reserved(make, claim, subject)
 
     async def _claim(self, slot: str, digest: str) -> Reservation | StoredAnswer:
         loop = asyncio.get_running_loop()
@@ -102,13 +102,12 @@ class WriteGateway:
 
     async def _execute_reserved(
         self,
-        prepare: Callable[[], PendingWrite],
+        make: Callable[[], Command],
         reservation: Reservation,
-        reads_store: bool,
         subject: str | None,
     ) -> Response:
         try:
-            receipt = await self._append(prepare, reservation, reads_store, subject)
+            receipt = await self._append(make, reservation, subject)
         except LedgerError as error:
             if not _is_final(error):
                 await _quietly(self.idempotency.release, reservation)
@@ -128,15 +127,16 @@ class WriteGateway:
 
     async def _append(
         self,
-        prepare: Callable[[], PendingWrite],
+        make: Callable[[], Command],
         reservation: Reservation | None,
-        reads_store: bool,
         subject: str | None,
     ) -> Receipt:
-        pending = await run_in_threadpool(prepare) if reads_store else prepare()
+        command = make()
+        before_commit = None
         if reservation is not None:
-            pending = self.intents.wrap(pending, reservation)
-        receipt = await asyncio.wrap_future(self.committer.submit(pending))
+            self.intents.add(reservation, command.event_id)
+            before_commit = self.intents.flush
+        receipt = await asyncio.wrap_future(self.committer.submit(command, before_commit))
         structlog.contextvars.bind_contextvars(
             event_id=str(receipt.event_id), position=receipt.position
         )

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import dataclasses
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 
 import pytest
 
-from ledger.application import ConsentLedger, PendingWrite, Receipt
+from ledger.application import ConsentLedger, Receipt
+from ledger.commands import Command, Grant
 from ledger.errors import LedgerError, SubjectErasedError
 from ledger.events import subject_stream_id
 from services.bootstrap import Services
@@ -32,16 +33,18 @@ class GatedLedger:
         self.gate = threading.Event()
         self.batch_sizes: list[int] = []
 
-    def execute_many(self, pendings: Sequence[PendingWrite]) -> list[Receipt | LedgerError]:
-        self.batch_sizes.append(len(pendings))
+    def execute_many(
+        self, commands: Sequence[Command], *, before_commit: Callable[[], None] | None = None
+    ) -> list[Receipt | LedgerError]:
+        self.batch_sizes.append(len(commands))
         if len(self.batch_sizes) == 1:
             self.entered.set()
             assert self.gate.wait(30)
-        return self.ledger.execute_many(pendings)
+        return self.ledger.execute_many(commands, before_commit=before_commit)
 
 
-def grant(ledger: ConsentLedger, subject: str, purpose: str = "ai-training") -> PendingWrite:
-    return ledger.prepare_grant(subject, purpose)
+def grant(ledger: ConsentLedger, subject: str, purpose: str = "ai-training") -> Grant:
+    return Grant(subject=subject, purpose=purpose)
 
 
 def test_writes_queued_during_a_commit_share_the_next_transaction_in_order(

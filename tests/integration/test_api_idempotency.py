@@ -10,6 +10,7 @@ from typing import Any
 import orjson
 import pytest
 
+from ledger.commands import Grant
 from services.bootstrap import Services
 from services.http.idempotency import (
     LEASE_SECONDS,
@@ -126,8 +127,10 @@ def reserve_like_the_route(store: IdempotencyStore, subject: str, key: str) -> R
 def test_a_crash_after_the_append_is_answered_from_the_recorded_event(api: Api) -> None:
     store: IdempotencyStore = api.client.app.state.idempotency  # type: ignore[attr-defined]
     reservation = reserve_like_the_route(store, "artist-7", "k-7")
-    pending = api.services.ledger.prepare_grant("artist-7", "ai-training", content_ids=["track-1"])
-    receipt = api.services.ledger.execute(IntentRecorder(store).wrap(pending, reservation))
+    command = Grant(subject="artist-7", purpose="ai-training", content_ids=["track-1"])
+    intents = IntentRecorder(store)
+    intents.add(reservation, command.event_id)
+    receipt = api.services.ledger.execute(command, before_commit=intents.flush)
     position = api.position()  # the process "died" here, before storing the answer
     store.clock = lambda: time.time() + LEASE_SECONDS + 1
     response = post_with_key(api, "/v1/subjects/artist-7/grants", GRANT, "k-7")

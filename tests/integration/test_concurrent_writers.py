@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 
+from ledger.commands import Grant, Revoke
 from ledger.events import ConsentGranted, subject_stream_id
 from services.bootstrap import Services, bootstrap
 from services.settings import Settings
@@ -37,10 +38,10 @@ def test_group_commit_appends_a_batch_in_one_call_and_reports_each_error(
     ledger = services.ledger
     ledger.erase("gone")
     pendings = [
-        ledger.prepare_grant("a", "ai-training"),
-        ledger.prepare_grant("gone", "ai-training"),
-        ledger.prepare_grant("a", "data-mining"),
-        ledger.prepare_revocation("b", "ai-training"),
+        Grant(subject="a", purpose="ai-training"),
+        Grant(subject="gone", purpose="ai-training"),
+        Grant(subject="a", purpose="data-mining"),
+        Revoke(subject="b", purpose="ai-training"),
     ]
     results = ledger.execute_many(pendings)
     receipts = [r for r in results if not isinstance(r, Exception)]

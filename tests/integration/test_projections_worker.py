@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from ledger.commands import AcceptTerms, Grant, Revoke
 from services.bootstrap import Services
 from services.cli.projections import FAULT_EXIT_CODE
 from services.settings import Settings
@@ -39,11 +40,13 @@ def write_history(services: Services, subjects: int) -> None:
     pending = []
     for n in range(subjects):
         subject = f"artist-{n}"
-        pending.append(ledger.prepare_acceptance(subject, "v1", now - timedelta(days=30)))
         pending.append(
-            ledger.prepare_grant(
-                subject,
-                PURPOSES[n % 2],
+            AcceptTerms(subject=subject, version="v1", effective_at=now - timedelta(days=30))
+        )
+        pending.append(
+            Grant(
+                subject=subject,
+                purpose=PURPOSES[n % 2],
                 party=("platform", "*", "acme")[n % 3],
                 content_ids=[f"track-{n}"] if n % 4 else None,
                 effective_at=now - timedelta(days=n % 7),
@@ -52,8 +55,11 @@ def write_history(services: Services, subjects: int) -> None:
         )
         if n % 3 == 0:
             pending.append(
-                ledger.prepare_revocation(
-                    subject, "ai-training", content_ids=[f"track-{n}"], effective_at=now
+                Revoke(
+                    subject=subject,
+                    purpose="ai-training",
+                    content_ids=[f"track-{n}"],
+                    effective_at=now,
                 )
             )
     for start in range(0, len(pending), 200):

@@ -1,7 +1,8 @@
 """Write routes: terms, acceptances, grants, revocations, voids, erasure (BRIEF §4).
 
-Each route parses its body, names the ledger's `prepare_*` use case and hands it to the
-write gateway, which honours `Idempotency-Key`, appends by group commit and answers 201.
+Each route parses its body into a command (`ledger.commands`) and hands it to the write
+gateway, which honours `Idempotency-Key`, appends by group commit through the ledger's
+write pipeline and answers 201.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, Header, Path, Request
 from fastapi.responses import Response
 
-from ledger.application import ConsentLedger, PendingWrite
+from ledger.commands import AcceptTerms, Erase, Grant, PublishTerms, Revoke, Void
 from ledger.errors import InvalidTermsError
 from ledger.vocabulary import ALL_ASPECTS, PLATFORM
 from services.http.auth import Access, Authenticator
@@ -54,8 +55,8 @@ Subject = Annotated[
 _WRITE_ERRORS = problem_responses(401, 403, 404, 409, 413, 422, 503)
 
 
-def consent_router(ledger: ConsentLedger, gateway: WriteGateway, auth: Authenticator) -> APIRouter:
-    """Return the write routes, wired to one ledger and gateway."""
+def consent_router(gateway: WriteGateway, auth: Authenticator) -> APIRouter:
+    """Return the write routes, wired to the write gateway."""
     router = APIRouter(
         prefix="/v1",
         tags=["writes"],
@@ -73,18 +74,18 @@ def consent_router(ledger: ConsentLedger, gateway: WriteGateway, auth: Authentic
     async def publish_terms(
         body: TermsRequest, request: Request, idempotency_key: IdempotencyKey = None
     ) -> Response:
-        def prepare() -> PendingWrite:
+        def command() -> PublishTerms:
             effective_from = instant(body.effective_from, field="effective_from")
             if effective_from is None:
                 raise InvalidTermsError("effective_from is required")
-            return ledger.prepare_terms(
-                body.version,
-                effective_from,
-                [clause.model_dump() for clause in body.clauses],
-                body.document_sha256,
+            return PublishTerms(
+                version=body.version,
+                effective_from=effective_from,
+                clauses=[clause.model_dump() for clause in body.clauses],
+                document_sha256=body.document_sha256,
             )
 
-        return await gateway.write(request, prepare, reads_store=False)
+        return await gateway.write(request, command)
 
     @router.post(
         "/subjects/{subject}/terms-acceptances",
@@ -98,15 +99,15 @@ def consent_router(ledger: ConsentLedger, gateway: WriteGateway, auth: Authentic
         request: Request,
         idempotency_key: IdempotencyKey = None,
     ) -> Response:
-        def prepare() -> PendingWrite:
-            return ledger.prepare_acceptance(
-                identifier(subject, field="subject"),
-                body.version,
-                instant(body.effective_at, field="effective_at"),
-                body.evidence.as_mapping() if body.evidence else None,
+        def command() -> AcceptTerms:
+            return AcceptTerms(
+                subject=identifier(subject, field="subject"),
+                version=body.version,
+                effective_at=instant(body.effective_at, field="effective_at"),
+                evidence=body.evidence.as_mapping() if body.evidence else None,
             )
 
-        return await gateway.write(request, prepare, reads_store=True)
+        return await gateway.write(request, command)
 
     @router.post(
         "/subjects/{subject}/grants", dependencies=record, summary="Record a grant", **created
@@ -117,19 +118,19 @@ def consent_router(ledger: ConsentLedger, gateway: WriteGateway, auth: Authentic
         request: Request,
         idempotency_key: IdempotencyKey = None,
     ) -> Response:
-        def prepare() -> PendingWrite:
-            return ledger.prepare_grant(
-                identifier(subject, field="subject"),
-                body.purpose,
-                body.party or PLATFORM,
-                _content_ids(body.content_ids),
-                body.aspect or ALL_ASPECTS,
-                instant(body.effective_at, field="effective_at"),
-                instant(body.expires_at, field="expires_at"),
-                body.evidence.as_mapping() if body.evidence else None,
+        def command() -> Grant:
+            return Grant(
+                subject=identifier(subject, field="subject"),
+                purpose=body.purpose,
+                party=body.party or PLATFORM,
+                content_ids=_content_ids(body.content_ids),
+                aspect=body.aspect or ALL_ASPECTS,
+                effective_at=instant(body.effective_at, field="effective_at"),
+                expires_at=instant(body.expires_at, field="expires_at"),
+                evidence=body.evidence.as_mapping() if body.evidence else None,
             )
 
-        return await gateway.write(request, prepare, reads_store=False)
+        return await gateway.write(request, command)
 
     @router.post(
         "/subjects/{subject}/revocations",
@@ -143,19 +144,19 @@ def consent_router(ledger: ConsentLedger, gateway: WriteGateway, auth: Authentic
         request: Request,
         idempotency_key: IdempotencyKey = None,
     ) -> Response:
-        def prepare() -> PendingWrite:
-            return ledger.prepare_revocation(
-                identifier(subject, field="subject"),
-                body.purpose,
-                body.party or PLATFORM,
-                _content_ids(body.content_ids),
-                body.aspect or ALL_ASPECTS,
-                instant(body.effective_at, field="effective_at"),
-                body.reason,
-                body.evidence.as_mapping() if body.evidence else None,
+        def command() -> Revoke:
+            return Revoke(
+                subject=identifier(subject, field="subject"),
+                purpose=body.purpose,
+                party=body.party or PLATFORM,
+                content_ids=_content_ids(body.content_ids),
+                aspect=body.aspect or ALL_ASPECTS,
+                effective_at=instant(body.effective_at, field="effective_at"),
+                reason=body.reason,
+                evidence=body.evidence.as_mapping() if body.evidence else None,
             )
 
-        return await gateway.write(request, prepare, reads_store=False)
+        return await gateway.write(request, command)
 
     @router.post(
         "/events/{event_id}/void",
@@ -170,7 +171,7 @@ def consent_router(ledger: ConsentLedger, gateway: WriteGateway, auth: Authentic
         idempotency_key: IdempotencyKey = None,
     ) -> Response:
         return await gateway.write(
-            request, lambda: ledger.prepare_void(event_id, body.reason), reads_store=True
+            request, lambda: Void(voided_event_id=event_id, reason=body.reason)
         )
 
     @router.post(
@@ -185,12 +186,12 @@ def consent_router(ledger: ConsentLedger, gateway: WriteGateway, auth: Authentic
         body: ErasureRequest | None = None,
         idempotency_key: IdempotencyKey = None,
     ) -> Response:
-        def prepare() -> PendingWrite:
-            return ledger.prepare_erasure(
-                identifier(subject, field="subject"), body.reason if body else None
+        def command() -> Erase:
+            return Erase(
+                subject=identifier(subject, field="subject"), reason=body.reason if body else None
             )
 
-        return await gateway.write(request, prepare, reads_store=False)
+        return await gateway.write(request, command)
 
     return router
 

@@ -1,0 +1,263 @@
+"""Pure deciders: (the stream's state, a command, now) -> the new event, or a refusal.
+
+No I/O and no clock reads: the write pipeline loads the state, reads the ledger clock
+once (under the writers' lock) and saves what a decider returns. A decider raises a
+LedgerError to refuse; then nothing is written. Evidence stays as the caller gave it:
+the pipeline seals its personal fields once the decision is made.
+
+Adding a write: a command class in `ledger.commands`, a decider here, and one line in
+`DECIDERS`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Final
+from uuid import UUID
+
+from ledger.commands import (
+    AcceptTerms,
+    Command,
+    Erase,
+    Expire,
+    Grant,
+    PublishTerms,
+    Revoke,
+    SubjectCommand,
+    Void,
+    check_expiry,
+)
+from ledger.errors import (
+    EventAlreadyVoidedError,
+    EventNotVoidableError,
+    NothingToExpireError,
+    OptInDefaultError,
+    SubjectErasedError,
+    TermsAlreadyPublishedError,
+    UnknownEventError,
+    UnknownTermsVersionError,
+)
+from ledger.events import (
+    VOIDABLE,
+    ConsentExpired,
+    ConsentGranted,
+    ConsentRevoked,
+    EventVoided,
+    LedgerEvent,
+    SubjectErased,
+    SubjectEvent,
+    TermsAccepted,
+    TermsPublished,
+)
+from ledger.vocabulary import ConsentModel, Vocabulary
+
+
+@dataclass
+class StreamState:
+    """One stream as loaded for a write: its events and the next version to append."""
+
+    stream_id: UUID
+    events: list[LedgerEvent] = field(default_factory=list)
+
+    @property
+    def next_version(self) -> int:
+        """Return the version the next event of this stream must carry."""
+        return self.events[-1].originator_version + 1 if self.events else 1
+
+    @property
+    def erased(self) -> bool:
+        """Tell whether the subject of this stream has been erased."""
+        return any(isinstance(e, SubjectErased) for e in self.events)
+
+
+@dataclass(frozen=True)
+class WriteState:
+    """Everything a decider may read: the stream appended to, the vocabulary, the terms.
+
+    `terms` is the publication of the version an AcceptTerms names (None if unpublished).
+    """
+
+    stream: StreamState
+    vocabulary: Vocabulary = field(default_factory=Vocabulary)
+    terms: TermsPublished | None = None
+
+
+Decider = Callable[[WriteState, Any, datetime], LedgerEvent]
+
+
+def decide(state: WriteState, command: Command, now: datetime) -> LedgerEvent:
+    """Return the event `command` records on `state` at ledger time `now`, or refuse.
+
+    Requires `now` aware and not before the stream's last `recorded_at`. Raises the
+    LedgerError that names the refusal (BRIEF §2, "Refused, with nothing written").
+    """
+    decider = DECIDERS[type(command)]
+    return decider(state, command, now)
+
+
+def _head(state: WriteState, command: Command, now: datetime) -> dict[str, Any]:
+    """Return the fields every event takes from its stream, command and ledger time."""
+    return {
+        "originator_id": state.stream.stream_id,
+        "originator_version": state.stream.next_version,
+        "timestamp": now,
+        "event_id": command.event_id,
+    }
+
+
+def _subject_head(state: WriteState, command: SubjectCommand, now: datetime) -> dict[str, Any]:
+    """Refuse a write about an erased subject; return the common fields of its event."""
+    if state.stream.erased:
+        raise SubjectErasedError(command.subject)
+    return {**_head(state, command, now), "subject": command.subject}
+
+
+def _plain(evidence: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    return None if evidence is None else dict(evidence)
+
+
+def _contents(content_ids: Sequence[str] | None) -> list[str] | None:
+    return None if content_ids is None else list(content_ids)
+
+
+def decide_publish_terms(state: WriteState, command: PublishTerms, now: datetime) -> LedgerEvent:
+    """Publish a version once; refuse unknown purposes and a granted opt-in default."""
+    clauses: list[dict[str, str]] = []
+    for clause in command.clauses:
+        purpose = state.vocabulary.purpose(str(clause["purpose"]))
+        if purpose.model is ConsentModel.OPT_IN and clause["default"] == "granted":
+            raise OptInDefaultError(
+                f"purpose {purpose.name!r} is opt-in only: terms cannot default it to granted"
+            )
+        clauses.append({"purpose": purpose.name, "default": clause["default"]})
+    if state.stream.events:
+        raise TermsAlreadyPublishedError(command.version)
+    return TermsPublished(
+        **_head(state, command, now),
+        effective_at=now,
+        version=command.version,
+        effective_from=command.effective_from,
+        clauses=clauses,
+        document_sha256=command.document_sha256,
+    )
+
+
+def decide_accept_terms(state: WriteState, command: AcceptTerms, now: datetime) -> LedgerEvent:
+    """Accept a published version; refuse an unpublished one or an erased subject."""
+    if state.terms is None or state.terms.version != command.version:
+        raise UnknownTermsVersionError(command.version)
+    return TermsAccepted(
+        **_subject_head(state, command, now),
+        effective_at=command.effective_at or now,
+        version=command.version,
+        evidence=_plain(command.evidence),
+    )
+
+
+def decide_grant(state: WriteState, command: Grant, now: datetime) -> LedgerEvent:
+    """Grant a known purpose; refuse an expiry not after the effective time."""
+    purpose = state.vocabulary.purpose(command.purpose).name
+    effective_at = command.effective_at or now
+    if command.expires_at is not None:
+        check_expiry(command.expires_at, effective_at)
+    return ConsentGranted(
+        **_subject_head(state, command, now),
+        effective_at=effective_at,
+        purpose=purpose,
+        party=command.party,
+        content_ids=_contents(command.content_ids),
+        aspect=command.aspect,
+        expires_at=command.expires_at,
+        evidence=_plain(command.evidence),
+    )
+
+
+def decide_revoke(state: WriteState, command: Revoke, now: datetime) -> LedgerEvent:
+    """Revoke a known purpose for a party, scope and aspect."""
+    purpose = state.vocabulary.purpose(command.purpose).name
+    return ConsentRevoked(
+        **_subject_head(state, command, now),
+        effective_at=command.effective_at or now,
+        purpose=purpose,
+        party=command.party,
+        content_ids=_contents(command.content_ids),
+        aspect=command.aspect,
+        reason=command.reason,
+        evidence=_plain(command.evidence),
+    )
+
+
+def decide_void(state: WriteState, command: Void, now: datetime) -> LedgerEvent:
+    """Void a live grant, revocation or acceptance of the stream; refuse anything else."""
+    target = next((e for e in state.stream.events if e.event_id == command.voided_event_id), None)
+    if target is None:
+        raise UnknownEventError(str(command.voided_event_id))
+    if not isinstance(target, VOIDABLE):
+        raise EventNotVoidableError(
+            f"event {command.voided_event_id} is a {type(target).type_name}; only grants, "
+            "revocations and terms acceptances can be voided"
+        )
+    for earlier in state.stream.events:
+        if isinstance(earlier, EventVoided) and earlier.voided_event_id == target.event_id:
+            raise EventAlreadyVoidedError(str(target.event_id), str(earlier.event_id))
+    assert isinstance(target, SubjectEvent)
+    if state.stream.erased:
+        raise SubjectErasedError(target.subject)
+    return EventVoided(
+        **_head(state, command, now),
+        subject=target.subject,
+        effective_at=now,
+        voided_event_id=target.event_id,
+        reason=command.reason,
+    )
+
+
+def decide_erase(state: WriteState, command: Erase, now: datetime) -> LedgerEvent:
+    """Record the erasure once; a second erasure is refused like any later write."""
+    return SubjectErased(
+        **_subject_head(state, command, now), effective_at=now, reason=command.reason
+    )
+
+
+def decide_expire(state: WriteState, command: Expire, now: datetime) -> LedgerEvent:
+    """Record a live grant's expiry once, when it has passed; effective at the expiry."""
+    grant_id = command.grant_event_id
+    grant = next(
+        (
+            e
+            for e in state.stream.events
+            if isinstance(e, ConsentGranted) and e.event_id == grant_id
+        ),
+        None,
+    )
+    if grant is None or grant.expires_at is None:
+        raise NothingToExpireError(f"subject has no grant {grant_id} with an expiry")
+    if grant.expires_at > now:
+        raise NothingToExpireError(f"grant {grant_id} has not expired yet")
+    for e in state.stream.events:
+        if isinstance(e, ConsentExpired) and e.grant_event_id == grant_id:
+            raise NothingToExpireError(f"grant {grant_id} is already marked expired")
+        if isinstance(e, EventVoided) and e.voided_event_id == grant_id:
+            raise NothingToExpireError(f"grant {grant_id} is voided")
+    return ConsentExpired(
+        **_subject_head(state, command, now),
+        effective_at=grant.expires_at,
+        grant_event_id=grant_id,
+        purpose=grant.purpose,
+        party=grant.party,
+        content_ids=grant.content_ids,
+        aspect=grant.aspect,
+    )
+
+
+DECIDERS: Final[dict[type[Command], Decider]] = {
+    PublishTerms: decide_publish_terms,
+    AcceptTerms: decide_accept_terms,
+    Grant: decide_grant,
+    Revoke: decide_revoke,
+    Void: decide_void,
+    Erase: decide_erase,
+    Expire: decide_expire,
+}

@@ -1,0 +1,330 @@
+"""The one way a command becomes an event: load, decide, save, in group commits.
+
+`WritePipeline.execute_many` takes commands and appends their events in one transaction
+(group commit), in order:
+1. find each command's stream (a void's, from the event index) and, for an acceptance,
+   the terms it names;
+2. take the writers' lock (`store.writers_lock`: every writer of every process), read
+   the ledger clock once, never below the last `recorded_at` (so `recorded_at` never
+   decreases along positions), and load the streams (from the stream cache, or in one
+   read);
+3. decide each command (`ledger.deciders`: pure), chaining commands to one stream, and
+   seal the evidence's personal fields of what was decided;
+4. destroy the keys of erased subjects, run the caller's `before_commit` hook, save, and
+   index the new events, still under the lock.
+
+A refused command gets its LedgerError in the result; the others go on. A lost
+optimistic-concurrency race (a stream's version taken by a writer the cache did not
+know of) retries each remaining command in a transaction of its own, after a jittered
+back-off. Driver errors become StoreUnavailableError here (`store.unavailable_translated`);
+then nothing was written.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import random
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Final
+from uuid import UUID
+
+from eventsourcing.application import Application
+from eventsourcing.persistence import IntegrityError, InterfaceError, OperationalError
+
+from ledger import store
+from ledger.commands import AcceptTerms, Command, Void
+from ledger.crypto import SubjectKeyStore, seal_evidence
+from ledger.deciders import StreamState, WriteState, decide
+from ledger.errors import ConcurrentWriteError, LedgerError
+from ledger.events import (
+    ConsentGranted,
+    ConsentRevoked,
+    LedgerEvent,
+    SubjectErased,
+    TermsAccepted,
+    TermsPublished,
+)
+from ledger.instants import format_instant
+from ledger.terms_catalog import TermsCatalog
+from ledger.vocabulary import Vocabulary
+
+MAX_WRITE_ATTEMPTS: Final = 40
+MAX_RETRY_PAUSE_S: Final = 0.05
+STREAM_CACHE_SIZE: Final = 10_000
+NO_STREAM: Final = UUID(int=0)  # a void of an unknown event decides on an empty stream
+
+BeforeCommit = Callable[[], None]
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """What a write answers: the new event's id, ledger position and ledger time."""
+
+    event_id: UUID
+    position: int
+    recorded_at: datetime
+
+    def to_json(self) -> dict[str, object]:
+        """Return `{event_id, position, recorded_at}` as the CLI and HTTP API print it."""
+        return {
+            "event_id": str(self.event_id),
+            "position": self.position,
+            "recorded_at": format_instant(self.recorded_at),
+        }
+
+
+class StreamCache:
+    """Remember the latest states of recently written streams (least recently used out).
+
+    Writers get private copies, so a failed append never changes what is remembered.
+    """
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._states: OrderedDict[UUID, StreamState] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def copies(self, stream_ids: Iterable[UUID]) -> dict[UUID, StreamState]:
+        """Return copies of the remembered states among `stream_ids`."""
+        found: dict[UUID, StreamState] = {}
+        with self._lock:
+            for stream_id in stream_ids:
+                state = self._states.get(stream_id)
+                if state is not None:
+                    self._states.move_to_end(stream_id)
+                    found[stream_id] = StreamState(stream_id, list(state.events))
+        return found
+
+    def keep(self, states: Iterable[StreamState]) -> None:
+        """Remember `states` as the streams' latest (they were just appended)."""
+        with self._lock:
+            for state in states:
+                self._states[state.stream_id] = state
+                self._states.move_to_end(state.stream_id)
+            while len(self._states) > self.size:
+                self._states.popitem(last=False)
+
+    def forget(self, stream_ids: Iterable[UUID]) -> None:
+        """Drop the remembered states of `stream_ids`."""
+        with self._lock:
+            for stream_id in list(stream_ids):
+                self._states.pop(stream_id, None)
+
+
+def backoff(attempt: int) -> None:
+    """Pause before retry `attempt` (>= 1): jittered, doubling, at most MAX_RETRY_PAUSE_S."""
+    time.sleep(random.uniform(0, min(MAX_RETRY_PAUSE_S, 0.001 * 2**attempt)))  # noqa: S311
+
+
+_Results = list[Receipt | LedgerError | None]
+
+
+class WritePipeline:
+    """Append commands' events: group commit, concurrency retry, stream cache, index."""
+
+    def __init__(
+        self,
+        app: Application[UUID],
+        *,
+        keys: SubjectKeyStore,
+        vocabulary: Vocabulary,
+        terms: TermsCatalog,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self._app = app
+        self.keys = keys
+        self.vocabulary = vocabulary
+        self.terms = terms
+        self.clock = clock
+        self.cache = StreamCache(STREAM_CACHE_SIZE)
+
+    def execute(self, command: Command, *, before_commit: BeforeCommit | None = None) -> Receipt:
+        """Append one command's event; raise its refusal."""
+        result = self.execute_many([command], before_commit=before_commit)[0]
+        if isinstance(result, LedgerError):
+            raise result
+        return result
+
+    def execute_many(
+        self, commands: Sequence[Command], *, before_commit: BeforeCommit | None = None
+    ) -> list[Receipt | LedgerError]:
+        """Append many commands' events in one transaction, in order.
+
+        `before_commit` runs once before each transaction that appends. Raises
+        StoreUnavailableError when the store cannot be reached; then nothing was written.
+        """
+        results: _Results = [None] * len(commands)
+        for attempt in range(MAX_WRITE_ATTEMPTS):
+            todo = [i for i, r in enumerate(results) if r is None]
+            if not todo:
+                break
+            # After a lost race, retry one write per transaction, so one hot stream
+            # cannot keep failing a whole batch.
+            if attempt:
+                backoff(attempt)
+            for group in [todo] if attempt == 0 else [[i] for i in todo]:
+                with store.unavailable_translated():
+                    self._commit_group(commands, group, results, before_commit)
+        return [
+            r if r is not None else ConcurrentWriteError("too many concurrent writes; try again")
+            for r in results
+        ]
+
+    def _commit_group(
+        self,
+        commands: Sequence[Command],
+        group: list[int],
+        results: _Results,
+        before_commit: BeforeCommit | None,
+    ) -> None:
+        streams = {i: self._stream_of(commands[i]) for i in group}
+        terms = {
+            c.version: self.terms.get(c.version)
+            for c in (commands[i] for i in group)
+            if isinstance(c, AcceptTerms)
+        }
+        with store.writers_lock(self._app.recorder):
+            now = self._ledger_time()
+            states = self._states_for(set(streams.values()))
+            decided: list[tuple[int, LedgerEvent]] = []
+            for i in group:
+                command, state = commands[i], states[streams[i]]
+                named = terms.get(command.version) if isinstance(command, AcceptTerms) else None
+                view = WriteState(state, self.vocabulary, named)
+                try:
+                    event = self._sealed(decide(view, command, now))
+                except LedgerError as error:
+                    results[i] = error
+                    continue
+                state.events.append(event)
+                decided.append((i, event))
+            if not decided:
+                return
+            try:
+                recordings = self._save([event for _, event in decided], before_commit)
+            except IntegrityError:
+                # A concurrent writer took a version: our view of these streams is stale.
+                self.cache.forget(states)
+                return  # the caller retries these commands
+            except BaseException:
+                self.cache.forget(states)
+                raise
+        self.cache.keep(s for s in states.values() if s.stream_id != NO_STREAM)
+        for (i, event), position in zip(decided, recordings, strict=True):
+            results[i] = Receipt(event.event_id, position, event.recorded_at)
+            if isinstance(event, TermsPublished):
+                self.terms.remember(event)
+
+    def _save(self, events: list[LedgerEvent], before_commit: BeforeCommit | None) -> list[int]:
+        """Destroy erased subjects' keys, run the hook, append, index; return positions.
+
+        An erased subject's key is destroyed before the append: if the append then
+        fails, the personal data is already unreadable and a repeated erasure completes it.
+        """
+        for event in events:
+            if isinstance(event, SubjectErased):
+                self.keys.destroy(event.subject)
+        if before_commit is not None:
+            before_commit()
+        recordings = self._app.save(*events)
+        positions = [r.notification.id for r in recordings]
+        rows = [
+            store.IndexedEvent(e.event_id, p, e.originator_id, e.recorded_at)
+            for e, p in zip(events, positions, strict=True)
+        ]
+        # The events are appended: if indexing them fails now, the write still stands
+        # and the next writer (or lookup) catches the index up from the log.
+        with contextlib.suppress(OperationalError, InterfaceError):
+            store.index_events(self._app.recorder, rows)
+        return positions
+
+    def _stream_of(self, command: Command) -> UUID:
+        """Return the stream a command appends to; a void's is found in the event index."""
+        if command.stream_id is not None:
+            return command.stream_id
+        assert isinstance(command, Void)
+        located = self.locate(command.voided_event_id)
+        return NO_STREAM if located is None else located[1]
+
+    def locate(self, event_id: UUID) -> tuple[int, UUID] | None:
+        """Return the (position, stream id) of an event, catching the index up if needed."""
+        recorder = self._app.recorder
+        found = store.locate(recorder, event_id)
+        if found is None and self.catch_up_index():
+            found = store.locate(recorder, event_id)
+        return found
+
+    def catch_up_index(self) -> bool:
+        """Index the events the index lacks (after a crash); tell whether any were added."""
+        recorder = self._app.recorder
+        indexed, _ = store.index_top(recorder)
+        return self._index_from(indexed, recorder.max_notification_id() or 0)
+
+    def _index_from(self, indexed: int, top: int) -> bool:
+        recorder = self._app.recorder
+        added = False
+        while indexed < top:
+            batch = recorder.select_notifications(
+                start=indexed, limit=store.INDEX_CATCH_UP_BATCH, inclusive_of_start=False
+            )
+            if not batch:
+                break
+            rows = []
+            for notification in batch:
+                event = self._app.mapper.to_domain_event(notification)
+                assert isinstance(event, LedgerEvent)
+                rows.append(
+                    store.IndexedEvent(
+                        event.event_id, notification.id, event.originator_id, event.recorded_at
+                    )
+                )
+            store.index_events(recorder, rows)
+            indexed, added = batch[-1].id, True
+        return added
+
+    def _ledger_time(self) -> datetime:
+        """Return the clock's reading, or the last `recorded_at` if that is later.
+
+        Requires the writers' lock: then no other writer appends between this reading
+        and the save. The last `recorded_at` is the index's, caught up first if behind.
+        """
+        recorder = self._app.recorder
+        indexed, last = store.index_top(recorder)
+        if self._index_from(indexed, recorder.max_notification_id() or 0):
+            _, last = store.index_top(recorder)
+        now = self.clock()
+        return now if last is None or now >= last else last
+
+    def _sealed(self, event: LedgerEvent) -> LedgerEvent:
+        """Return `event` with the personal fields of its evidence encrypted."""
+        if not isinstance(event, TermsAccepted | ConsentGranted | ConsentRevoked):
+            return event
+        if event.evidence is None:
+            return event
+        sealed = seal_evidence(
+            event.evidence, subject=event.subject, event_id=event.event_id, keys=self.keys
+        )
+        return dataclasses.replace(event, evidence=sealed)
+
+    def _states_for(self, stream_ids: set[UUID]) -> dict[UUID, StreamState]:
+        """Return private copies of the streams' states: cached ones, the rest in one read.
+
+        A cached state may be stale if another process appended since; the append then
+        fails on the (stream, version) uniqueness and the cache entry is dropped.
+        """
+        states = self.cache.copies(stream_ids)
+        missing = [i for i in stream_ids if i not in states]
+        if missing:
+            loaded = store.select_streams(self._app.recorder, missing)
+            for stream_id in missing:
+                events = [self._app.mapper.to_domain_event(s) for s in loaded.get(stream_id, [])]
+                states[stream_id] = StreamState(
+                    stream_id, [e for e in events if isinstance(e, LedgerEvent)]
+                )
+        return states
