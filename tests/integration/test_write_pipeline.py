@@ -1,0 +1,115 @@
+"""The write pipeline's store-side duties: the event index and the ledger clock.
+
+Voids find their event through an index, not by scanning stored bytes, so they keep
+working with the library's cipher and compression on; `recorded_at` never decreases
+along ledger positions, whatever the clocks of concurrent writer processes say.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from uuid import uuid4
+
+import pytest
+from eventsourcing.cryptography import AESCipher
+
+from ledger import store
+from ledger.errors import EventAlreadyVoidedError, UnknownEventError
+from ledger.events import ConsentGranted, subject_stream_id
+from services.bootstrap import Services, bootstrap
+from services.settings import Settings
+
+pytestmark = pytest.mark.timeout(180)
+
+
+@pytest.fixture
+def ciphered(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[Services]:
+    """Yield services whose event store encrypts and compresses every stored event."""
+    monkeypatch.setenv("CIPHER_TOPIC", "eventsourcing.cryptography:AESCipher")
+    monkeypatch.setenv("CIPHER_KEY", AESCipher.create_key(32))
+    monkeypatch.setenv("COMPRESSOR_TOPIC", "eventsourcing.compressor:ZlibCompressor")
+    wired = bootstrap(settings)
+    yield wired
+    wired.close()
+
+
+def test_a_void_finds_its_event_with_the_store_cipher_and_compression_on(
+    ciphered: Services,
+) -> None:
+    ledger = ciphered.ledger
+    grant = ledger.grant("artist-1", "ai-training", evidence={"ip": "192.0.2.1"})
+    stored = store.select_streams(ledger.recorder, [subject_stream_id("artist-1")])
+    state = next(iter(stored.values()))[0].state
+    assert grant.event_id.hex.encode() not in state  # a byte scan could not find it
+    void = ledger.void(grant.event_id, "entered in error")
+    found = ledger.find_event(grant.event_id)
+    assert found is not None
+    assert (found.position, type(found.event)) == (grant.position, ConsentGranted)
+    with pytest.raises(EventAlreadyVoidedError):
+        ledger.void(grant.event_id, "again")
+    assert ledger.ledger_position() == void.position
+
+
+def test_an_event_appended_without_its_index_rows_is_still_found(services: Services) -> None:
+    ledger = services.ledger
+    grant = ledger.grant("artist-1", "ai-training")
+    datastore = ledger.recorder.datastore  # type: ignore[attr-defined]
+    with datastore.transaction(commit=True) as cursor:  # as if the writer died right after
+        cursor.execute(f"DELETE FROM {store._table(ledger.recorder, store.INDEX_TABLE)}")
+    assert ledger.void(grant.event_id, "entered in error").position > grant.position
+    with pytest.raises(UnknownEventError):
+        ledger.void(uuid4(), "no such event")
+
+
+class SkewedClock:
+    """The system clock shifted by a fixed offset: a writer host whose clock is off."""
+
+    def __init__(self, offset_s: float) -> None:
+        self.offset = timedelta(seconds=offset_s)
+
+    def now(self) -> datetime:
+        """Return the shifted UTC instant."""
+        return datetime.now(UTC) + self.offset
+
+
+def write_grants(database_url: str, data_dir: str, offset_s: float, count: int) -> None:
+    """Write `count` grants from a process of its own, with a skewed clock."""
+    settings = Settings(database_url=database_url, data_dir=Path(data_dir))
+    services = bootstrap(settings, clock=SkewedClock(offset_s))
+    try:
+        for n in range(count):
+            services.ledger.grant(f"artist-{offset_s}-{n % 3}", "ai-training")
+    finally:
+        services.close()
+
+
+def test_recorded_at_never_decreases_along_positions_across_writer_processes(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    data_dir = tmp_path / "data"
+    first = bootstrap(Settings(database_url=postgres_url, data_dir=data_dir))
+    first.ledger.grant("artist-first", "ai-training")  # every later write comes after it
+    first.close()
+    context = multiprocessing.get_context("spawn")
+    # One writer's clock is a minute behind the others': read before the writers' lock,
+    # its events would carry times earlier than those already recorded.
+    writers = [
+        context.Process(target=write_grants, args=(postgres_url, str(data_dir), offset, 40))
+        for offset in (-60.0, 0.0, 0.0)
+    ]
+    for writer in writers:
+        writer.start()
+    for writer in writers:
+        writer.join(150)
+        assert writer.exitcode == 0
+    services = bootstrap(Settings(database_url=postgres_url, data_dir=data_dir))
+    try:
+        entries = list(services.ledger.iter_entries())
+    finally:
+        services.close()
+    assert len(entries) == 121
+    times = [e.event.recorded_at for e in entries]
+    assert times == sorted(times)
