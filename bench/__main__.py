@@ -14,6 +14,7 @@ BENCHMARKS: dict[str, str] = {
     "export": "bench.export",  # audit export + verify of 1M events (issue 5)
     "projections": "bench.projections",  # read models vs replay: check, filter, rebuild (issue 3)
     "relay": "bench.relay",  # Kafka relay throughput, revocation latency, broker ceiling (issue 6)
+    "writes": "bench.writes",  # write pipeline: deciders, 1 tx/write, group commit, index (issue 9)
 }
 
 

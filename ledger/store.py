@@ -162,30 +162,34 @@ def create_index_table(recorder: ApplicationRecorder) -> None:
         )
 
 
-def index_events(recorder: ApplicationRecorder, events: Iterable[IndexedEvent]) -> None:
-    """Add events to the index; one already there is left as it is."""
-    rows = [[e.event_id.hex, e.position, e.stream_id.hex, _micros(e.recorded_at)] for e in events]
-    if not rows:
-        return
-    datastore: Any = recorder.datastore  # type: ignore[attr-defined]
-    statement = _marks(
+def _index_rows(events: Iterable[IndexedEvent]) -> list[list[Any]]:
+    return [[e.event_id.hex, e.position, e.stream_id.hex, _micros(e.recorded_at)] for e in events]
+
+
+def _insert_index_sql(recorder: ApplicationRecorder) -> str:
+    return _marks(
         recorder,
         f"INSERT INTO {_table(recorder, INDEX_TABLE)} "
         "(event_id, position, stream_id, recorded_us) VALUES (?, ?, ?, ?) "
         "ON CONFLICT DO NOTHING",
     )
-    with datastore.transaction(commit=True) as cursor:
-        cursor.executemany(statement, rows)
 
 
-def index_top(recorder: ApplicationRecorder) -> tuple[int, datetime | None]:
-    """Return the highest indexed position and its `recorded_at` ((0, None) if empty)."""
-    table = _table(recorder, INDEX_TABLE)
-    sql = f"SELECT position, recorded_us FROM {table} ORDER BY position DESC LIMIT 1"
-    rows = _rows(recorder, sql, sql, [])
+def index_events(recorder: ApplicationRecorder, events: Iterable[IndexedEvent]) -> None:
+    """Add events to the index; one already there is left as it is."""
+    rows = _index_rows(events)
     if not rows:
-        return 0, None
-    return int(rows[0]["position"]), _EPOCH + int(rows[0]["recorded_us"]) * _MICROSECOND
+        return
+    datastore: Any = recorder.datastore  # type: ignore[attr-defined]
+    with datastore.transaction(commit=True) as cursor:
+        cursor.executemany(_insert_index_sql(recorder), rows)
+
+
+def index_top(recorder: ApplicationRecorder) -> int:
+    """Return the highest indexed position (0 if the index is empty)."""
+    sql = f"SELECT MAX(position) AS top FROM {_table(recorder, INDEX_TABLE)}"
+    rows = _rows(recorder, sql, sql, [])
+    return int(rows[0]["top"] or 0) if rows else 0
 
 
 def locate(recorder: ApplicationRecorder, event_id: UUID) -> tuple[int, UUID] | None:
@@ -200,8 +204,62 @@ def locate(recorder: ApplicationRecorder, event_id: UUID) -> tuple[int, UUID] | 
 _process_writers = threading.Lock()
 
 
+@dataclass(frozen=True)
+class Tops:
+    """The heads a writer reads under the lock: the log's, the index's, the last time."""
+
+    log: int
+    indexed: int
+    recorded_at: datetime | None  # of the last indexed event
+
+
+class WriterSession:
+    """What a writer does under the writers' lock besides appending: read heads, index.
+
+    On PostgreSQL both run on the lock's own transaction (committed when the lock is
+    released); on SQLite each in a short transaction of its own.
+    """
+
+    def __init__(self, recorder: ApplicationRecorder, cursor: Any = None) -> None:
+        self._recorder = recorder
+        self._cursor = cursor
+
+    def _fetch(self, sql: str, params: list[Any]) -> Any:
+        if self._cursor is None:
+            return _rows(self._recorder, sql, _marks(self._recorder, sql), params)
+        self._cursor.execute(_marks(self._recorder, sql), params)
+        return self._cursor.fetchall()
+
+    def tops(self) -> Tops:
+        """Return the log's highest position and the index's, with its `recorded_at`."""
+        index, events = _table(self._recorder, INDEX_TABLE), _table(self._recorder)
+        position = "rowid" if _dialect(self._recorder) == "sqlite" else "notification_id"
+        rows = self._fetch(
+            f"SELECT (SELECT MAX({position}) FROM {events}) AS log, i.position, i.recorded_us "
+            f"FROM (SELECT 1 AS one) AS o LEFT JOIN (SELECT position, recorded_us FROM {index} "
+            "ORDER BY position DESC LIMIT 1) AS i ON 1 = 1",
+            [],
+        )
+        row = rows[0]
+        recorded = row["recorded_us"]
+        return Tops(
+            log=int(row["log"] or 0),
+            indexed=int(row["position"] or 0),
+            recorded_at=None if recorded is None else _EPOCH + int(recorded) * _MICROSECOND,
+        )
+
+    def index(self, events: Iterable[IndexedEvent]) -> None:
+        """Add events to the index (one already there is left as it is)."""
+        if self._cursor is None:
+            index_events(self._recorder, events)
+            return
+        rows = _index_rows(events)
+        if rows:
+            self._cursor.executemany(_insert_index_sql(self._recorder), rows)
+
+
 @contextmanager
-def writers_lock(recorder: ApplicationRecorder) -> Iterator[None]:
+def writers_lock(recorder: ApplicationRecorder) -> Iterator[WriterSession]:
     """Hold the lock every ledger writer takes around reading the clock and appending.
 
     Serialises this process's writers, and the writers of every process on the same
@@ -211,20 +269,19 @@ def writers_lock(recorder: ApplicationRecorder) -> Iterator[None]:
     with _process_writers:
         datastore: Any = recorder.datastore  # type: ignore[attr-defined]
         if _dialect(recorder) == "postgres":
-            with datastore.transaction(commit=False) as cursor:
+            with datastore.transaction(commit=True) as cursor:
                 cursor.execute(
                     "SELECT pg_advisory_xact_lock(hashtext(%s))",
                     [f"{datastore.schema}.ledger-writers"],
                 )
-                yield
+                yield WriterSession(recorder, cursor)
             return
         if datastore.pool.is_sqlite_memory_mode:
-            yield
+            yield WriterSession(recorder)
             return
-        db_name = str(datastore.pool.db_name)
-        with Path(f"{db_name}.writers.lock").open("a") as handle:
+        with Path(f"{datastore.pool.db_name}.writers.lock").open("a") as handle:
             fcntl.flock(handle, fcntl.LOCK_EX)
             try:
-                yield
+                yield WriterSession(recorder)
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)

@@ -22,7 +22,6 @@ then nothing was written.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import random
 import threading
@@ -35,7 +34,7 @@ from typing import Final
 from uuid import UUID
 
 from eventsourcing.application import Application
-from eventsourcing.persistence import IntegrityError, InterfaceError, OperationalError
+from eventsourcing.persistence import IntegrityError, PersistenceError
 
 from ledger import store
 from ledger.commands import AcceptTerms, Command, Void
@@ -189,40 +188,54 @@ class WritePipeline:
             for c in (commands[i] for i in group)
             if isinstance(c, AcceptTerms)
         }
-        with store.writers_lock(self._app.recorder):
-            now = self._ledger_time()
-            states = self._states_for(set(streams.values()))
-            decided: list[tuple[int, LedgerEvent]] = []
-            for i in group:
-                command, state = commands[i], states[streams[i]]
-                named = terms.get(command.version) if isinstance(command, AcceptTerms) else None
-                view = WriteState(state, self.vocabulary, named)
+        saved: list[int] | None = None
+        try:
+            with store.writers_lock(self._app.recorder) as session:
+                now = self._ledger_time(session)
+                states = self._states_for(set(streams.values()))
+                decided: list[tuple[int, LedgerEvent]] = []
+                for i in group:
+                    command, state = commands[i], states[streams[i]]
+                    named = terms.get(command.version) if isinstance(command, AcceptTerms) else None
+                    try:
+                        event = self._sealed(
+                            decide(WriteState(state, self.vocabulary, named), command, now)
+                        )
+                    except LedgerError as error:
+                        results[i] = error
+                        continue
+                    state.events.append(event)
+                    decided.append((i, event))
+                if not decided:
+                    return
+                events = [event for _, event in decided]
                 try:
-                    event = self._sealed(decide(view, command, now))
-                except LedgerError as error:
-                    results[i] = error
-                    continue
-                state.events.append(event)
-                decided.append((i, event))
-            if not decided:
-                return
-            try:
-                recordings = self._save([event for _, event in decided], before_commit)
-            except IntegrityError:
-                # A concurrent writer took a version: our view of these streams is stale.
-                self.cache.forget(states)
-                return  # the caller retries these commands
-            except BaseException:
-                self.cache.forget(states)
+                    saved = self._save(events, before_commit)
+                except IntegrityError:
+                    # A concurrent writer took a version: our view of these streams is stale.
+                    self.cache.forget(states)
+                    return  # the caller retries these commands
+                except BaseException:
+                    self.cache.forget(states)
+                    raise
+                session.index(
+                    store.IndexedEvent(e.event_id, p, e.originator_id, e.recorded_at)
+                    for e, p in zip(events, saved, strict=True)
+                )
+        except PersistenceError:
+            # Once the events are appended the write stands, even if indexing them or
+            # releasing the lock fails: the next writer (or lookup) catches the index up.
+            if saved is None:
                 raise
+        assert saved is not None
         self.cache.keep(s for s in states.values() if s.stream_id != NO_STREAM)
-        for (i, event), position in zip(decided, recordings, strict=True):
+        for (i, event), position in zip(decided, saved, strict=True):
             results[i] = Receipt(event.event_id, position, event.recorded_at)
             if isinstance(event, TermsPublished):
                 self.terms.remember(event)
 
     def _save(self, events: list[LedgerEvent], before_commit: BeforeCommit | None) -> list[int]:
-        """Destroy erased subjects' keys, run the hook, append, index; return positions.
+        """Destroy erased subjects' keys, run the hook, append; return the positions.
 
         An erased subject's key is destroyed before the append: if the append then
         fails, the personal data is already unreadable and a repeated erasure completes it.
@@ -232,17 +245,7 @@ class WritePipeline:
                 self.keys.destroy(event.subject)
         if before_commit is not None:
             before_commit()
-        recordings = self._app.save(*events)
-        positions = [r.notification.id for r in recordings]
-        rows = [
-            store.IndexedEvent(e.event_id, p, e.originator_id, e.recorded_at)
-            for e, p in zip(events, positions, strict=True)
-        ]
-        # The events are appended: if indexing them fails now, the write still stands
-        # and the next writer (or lookup) catches the index up from the log.
-        with contextlib.suppress(OperationalError, InterfaceError):
-            store.index_events(self._app.recorder, rows)
-        return positions
+        return [r.notification.id for r in self._app.save(*events)]
 
     def _stream_of(self, command: Command) -> UUID:
         """Return the stream a command appends to; a void's is found in the event index."""
@@ -263,10 +266,10 @@ class WritePipeline:
     def catch_up_index(self) -> bool:
         """Index the events the index lacks (after a crash); tell whether any were added."""
         recorder = self._app.recorder
-        indexed, _ = store.index_top(recorder)
-        return self._index_from(indexed, recorder.max_notification_id() or 0)
+        return self._index_from(store.index_top(recorder), recorder.max_notification_id() or 0)
 
     def _index_from(self, indexed: int, top: int) -> bool:
+        """Index the log's events after position `indexed` up to `top`."""
         recorder = self._app.recorder
         added = False
         while indexed < top:
@@ -288,16 +291,16 @@ class WritePipeline:
             indexed, added = batch[-1].id, True
         return added
 
-    def _ledger_time(self) -> datetime:
+    def _ledger_time(self, session: store.WriterSession) -> datetime:
         """Return the clock's reading, or the last `recorded_at` if that is later.
 
         Requires the writers' lock: then no other writer appends between this reading
         and the save. The last `recorded_at` is the index's, caught up first if behind.
         """
-        recorder = self._app.recorder
-        indexed, last = store.index_top(recorder)
-        if self._index_from(indexed, recorder.max_notification_id() or 0):
-            _, last = store.index_top(recorder)
+        tops = session.tops()
+        last = tops.recorded_at
+        if tops.log > tops.indexed and self._index_from(tops.indexed, tops.log):
+            last = session.tops().recorded_at
         now = self.clock()
         return now if last is None or now >= last else last
 
