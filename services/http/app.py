@@ -71,7 +71,7 @@ def create_app(services: Services, *, committer: Committer | None = None) -> Fas
     """
     settings = services.settings
     writer = committer or build_committer(
-        services.ledger,
+        services.ledger.pipeline,
         group_commit=settings.api_group_commit,
         max_batch=settings.api_commit_max_batch,
     )

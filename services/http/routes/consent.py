@@ -119,16 +119,8 @@ def consent_router(gateway: WriteGateway, auth: Authenticator) -> APIRouter:
         idempotency_key: IdempotencyKey = None,
     ) -> Response:
         def command() -> Grant:
-            return Grant(
-                subject=identifier(subject, field="subject"),
-                purpose=body.purpose,
-                party=body.party or PLATFORM,
-                content_ids=_content_ids(body.content_ids),
-                aspect=body.aspect or ALL_ASPECTS,
-                effective_at=instant(body.effective_at, field="effective_at"),
-                expires_at=instant(body.expires_at, field="expires_at"),
-                evidence=body.evidence.as_mapping() if body.evidence else None,
-            )
+            expires_at = instant(body.expires_at, field="expires_at")
+            return Grant(**_scoped(subject, body), expires_at=expires_at)
 
         return await gateway.write(request, command)
 
@@ -145,16 +137,7 @@ def consent_router(gateway: WriteGateway, auth: Authenticator) -> APIRouter:
         idempotency_key: IdempotencyKey = None,
     ) -> Response:
         def command() -> Revoke:
-            return Revoke(
-                subject=identifier(subject, field="subject"),
-                purpose=body.purpose,
-                party=body.party or PLATFORM,
-                content_ids=_content_ids(body.content_ids),
-                aspect=body.aspect or ALL_ASPECTS,
-                effective_at=instant(body.effective_at, field="effective_at"),
-                reason=body.reason,
-                evidence=body.evidence.as_mapping() if body.evidence else None,
-            )
+            return Revoke(**_scoped(subject, body), reason=body.reason)
 
         return await gateway.write(request, command)
 
@@ -200,3 +183,16 @@ def _content_ids(content_ids: list[str] | None) -> list[str] | None:
     if content_ids is None:
         return None
     return [identifier(c, field="content id") for c in content_ids]
+
+
+def _scoped(subject: str, body: GrantRequest | RevocationRequest) -> dict[str, Any]:
+    """Return the command fields grants and revocations share, from the path and body."""
+    return {
+        "subject": identifier(subject, field="subject"),
+        "purpose": body.purpose,
+        "party": body.party or PLATFORM,
+        "content_ids": _content_ids(body.content_ids),
+        "aspect": body.aspect or ALL_ASPECTS,
+        "effective_at": instant(body.effective_at, field="effective_at"),
+        "evidence": body.evidence.as_mapping() if body.evidence else None,
+    }
