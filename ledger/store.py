@@ -5,12 +5,11 @@ same connection settings, schema and table the library writes. This is also the 
 place where the store's driver errors become StoreUnavailableError
 (`unavailable_translated`), and where the writers' cross-process lock is taken.
 
-The event index (`ledger_event_index`) maps each event id to its ledger position, stream
-and `recorded_at`. It is written by the write pipeline under the writers' lock right
-after each append, and caught up from the library's own notification log (decoded by
-the library's mapper, so the library's cipher or compression may be switched on) when
-it is behind: after a crash between an append and its index rows, the next writer or
-lookup completes it.
+The event index (`ledger_event_index`) maps each event id to its ledger position and
+stream. It is derived from the library's own notification log (decoded by the
+library's mapper, so the library's cipher or compression may be switched on): the
+write pipeline catches it up in batches, and a lookup catches it up to the log's head
+before it answers "unknown", so it is complete whenever it is asked.
 """
 
 from __future__ import annotations
@@ -21,7 +20,6 @@ import threading
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Final, ParamSpec, TypeVar
 from uuid import UUID
@@ -37,8 +35,6 @@ from ledger.errors import StoreUnavailableError
 
 INDEX_TABLE: Final = "ledger_event_index"
 INDEX_CATCH_UP_BATCH: Final = 500
-_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
-_MICROSECOND: Final = timedelta(microseconds=1)
 
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
@@ -136,16 +132,11 @@ def select_streams(
 
 @dataclass(frozen=True)
 class IndexedEvent:
-    """Where the ledger holds one event: its position, stream and ledger time."""
+    """Where the ledger holds one event: its position and stream."""
 
     event_id: UUID
     position: int
     stream_id: UUID
-    recorded_at: datetime
-
-
-def _micros(instant: datetime) -> int:
-    return (instant - _EPOCH) // _MICROSECOND
 
 
 def create_index_table(recorder: ApplicationRecorder) -> None:
@@ -158,38 +149,42 @@ def create_index_table(recorder: ApplicationRecorder) -> None:
         cursor.execute(
             f"CREATE TABLE IF NOT EXISTS {_table(recorder, INDEX_TABLE)} ("
             "event_id TEXT PRIMARY KEY, position BIGINT NOT NULL UNIQUE, "
-            "stream_id TEXT NOT NULL, recorded_us BIGINT NOT NULL)"
+            "stream_id TEXT NOT NULL)"
         )
 
 
-def _index_rows(events: Iterable[IndexedEvent]) -> list[list[Any]]:
-    return [[e.event_id.hex, e.position, e.stream_id.hex, _micros(e.recorded_at)] for e in events]
-
-
-def _insert_index_sql(recorder: ApplicationRecorder) -> str:
-    return _marks(
+def index_events(recorder: ApplicationRecorder, events: Iterable[IndexedEvent]) -> None:
+    """Add events to the index in one transaction; one already there is left as it is."""
+    rows = [[e.event_id.hex, e.position, e.stream_id.hex] for e in events]
+    if not rows:
+        return
+    statement = _marks(
         recorder,
-        f"INSERT INTO {_table(recorder, INDEX_TABLE)} "
-        "(event_id, position, stream_id, recorded_us) VALUES (?, ?, ?, ?) "
-        "ON CONFLICT DO NOTHING",
+        f"INSERT INTO {_table(recorder, INDEX_TABLE)} (event_id, position, stream_id) "
+        "VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+    )
+    datastore: Any = recorder.datastore  # type: ignore[attr-defined]
+    with datastore.transaction(commit=True) as cursor:
+        cursor.executemany(statement, rows)
+
+
+def _heads_sql(recorder: ApplicationRecorder) -> str:
+    index, events = _table(recorder, INDEX_TABLE), _table(recorder)
+    position = "rowid" if _dialect(recorder) == "sqlite" else "notification_id"
+    return (
+        f"SELECT (SELECT MAX({position}) FROM {events}) AS log, "
+        f"(SELECT MAX(position) FROM {index}) AS indexed"
     )
 
 
-def index_events(recorder: ApplicationRecorder, events: Iterable[IndexedEvent]) -> None:
-    """Add events to the index; one already there is left as it is."""
-    rows = _index_rows(events)
-    if not rows:
-        return
-    datastore: Any = recorder.datastore  # type: ignore[attr-defined]
-    with datastore.transaction(commit=True) as cursor:
-        cursor.executemany(_insert_index_sql(recorder), rows)
+def _heads(row: Any) -> tuple[int, int]:
+    return int(row["log"] or 0), int(row["indexed"] or 0)
 
 
-def index_top(recorder: ApplicationRecorder) -> int:
-    """Return the highest indexed position (0 if the index is empty)."""
-    sql = f"SELECT MAX(position) AS top FROM {_table(recorder, INDEX_TABLE)}"
-    rows = _rows(recorder, sql, sql, [])
-    return int(rows[0]["top"] or 0) if rows else 0
+def heads(recorder: ApplicationRecorder) -> tuple[int, int]:
+    """Return the log's highest position and the index's (0 for none), in one query."""
+    sql = _heads_sql(recorder)
+    return _heads(_rows(recorder, sql, sql, [])[0])
 
 
 def locate(recorder: ApplicationRecorder, event_id: UUID) -> tuple[int, UUID] | None:
@@ -204,84 +199,38 @@ def locate(recorder: ApplicationRecorder, event_id: UUID) -> tuple[int, UUID] | 
 _process_writers = threading.Lock()
 
 
-@dataclass(frozen=True)
-class Tops:
-    """The heads a writer reads under the lock: the log's, the index's, the last time."""
-
-    log: int
-    indexed: int
-    recorded_at: datetime | None  # of the last indexed event
-
-
-class WriterSession:
-    """What a writer does under the writers' lock besides appending: read heads, index.
-
-    On PostgreSQL both run on the lock's own transaction (committed when the lock is
-    released); on SQLite each in a short transaction of its own.
-    """
-
-    def __init__(self, recorder: ApplicationRecorder, cursor: Any = None) -> None:
-        self._recorder = recorder
-        self._cursor = cursor
-
-    def _fetch(self, sql: str, params: list[Any]) -> Any:
-        if self._cursor is None:
-            return _rows(self._recorder, sql, _marks(self._recorder, sql), params)
-        self._cursor.execute(_marks(self._recorder, sql), params)
-        return self._cursor.fetchall()
-
-    def tops(self) -> Tops:
-        """Return the log's highest position and the index's, with its `recorded_at`."""
-        index, events = _table(self._recorder, INDEX_TABLE), _table(self._recorder)
-        position = "rowid" if _dialect(self._recorder) == "sqlite" else "notification_id"
-        rows = self._fetch(
-            f"SELECT (SELECT MAX({position}) FROM {events}) AS log, i.position, i.recorded_us "
-            f"FROM (SELECT 1 AS one) AS o LEFT JOIN (SELECT position, recorded_us FROM {index} "
-            "ORDER BY position DESC LIMIT 1) AS i ON 1 = 1",
-            [],
-        )
-        row = rows[0]
-        recorded = row["recorded_us"]
-        return Tops(
-            log=int(row["log"] or 0),
-            indexed=int(row["position"] or 0),
-            recorded_at=None if recorded is None else _EPOCH + int(recorded) * _MICROSECOND,
-        )
-
-    def index(self, events: Iterable[IndexedEvent]) -> None:
-        """Add events to the index (one already there is left as it is)."""
-        if self._cursor is None:
-            index_events(self._recorder, events)
-            return
-        rows = _index_rows(events)
-        if rows:
-            self._cursor.executemany(_insert_index_sql(self._recorder), rows)
-
-
 @contextmanager
-def writers_lock(recorder: ApplicationRecorder) -> Iterator[WriterSession]:
+def writers_lock(recorder: ApplicationRecorder) -> Iterator[tuple[int, int]]:
     """Hold the lock every ledger writer takes around reading the clock and appending.
 
     Serialises this process's writers, and the writers of every process on the same
-    store: on PostgreSQL an advisory transaction lock on a connection of its own, on a
-    SQLite file an exclusive `flock` on a lock file beside it (in memory, one process).
+    store: on PostgreSQL an advisory lock held by a read-only transaction of its own, on
+    a SQLite file an exclusive `flock` on a lock file beside it (in memory: one process).
+    Yields the `heads` as read once the lock is held.
     """
     with _process_writers:
         datastore: Any = recorder.datastore  # type: ignore[attr-defined]
         if _dialect(recorder) == "postgres":
-            with datastore.transaction(commit=True) as cursor:
-                cursor.execute(
+            # One round trip: the lock, then (a statement of its own, so its snapshot
+            # is taken once the lock is held) the heads, pipelined.
+            with (
+                datastore.get_connection() as conn,
+                conn.pipeline(),
+                conn.transaction(force_rollback=True),
+            ):
+                conn.execute(
                     "SELECT pg_advisory_xact_lock(hashtext(%s))",
                     [f"{datastore.schema}.ledger-writers"],
                 )
-                yield WriterSession(recorder, cursor)
+                row = conn.execute(_heads_sql(recorder)).fetchone()
+                yield _heads(row)
             return
         if datastore.pool.is_sqlite_memory_mode:
-            yield WriterSession(recorder)
+            yield heads(recorder)
             return
         with Path(f"{datastore.pool.db_name}.writers.lock").open("a") as handle:
             fcntl.flock(handle, fcntl.LOCK_EX)
             try:
-                yield WriterSession(recorder)
+                yield heads(recorder)
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)

@@ -10,8 +10,11 @@
    read);
 3. decide each command (`ledger.deciders`: pure), chaining commands to one stream, and
    seal the evidence's personal fields of what was decided;
-4. destroy the keys of erased subjects, run the caller's `before_commit` hook, save, and
-   index the new events, still under the lock.
+4. destroy the keys of erased subjects, run the caller's `before_commit` hook, save.
+
+The event index (void targets, `ConsentLedger.find_event`) is caught up from the log by
+writers once `INDEX_LAG` events have gathered, in one transaction, and by a lookup that
+does not find its event, so an append never pays a second commit for it.
 
 A refused command gets its LedgerError in the result; the others go on. A lost
 optimistic-concurrency race (a stream's version taken by a writer the cache did not
@@ -34,7 +37,7 @@ from typing import Final
 from uuid import UUID
 
 from eventsourcing.application import Application
-from eventsourcing.persistence import IntegrityError, PersistenceError
+from eventsourcing.persistence import IntegrityError
 
 from ledger import store
 from ledger.commands import AcceptTerms, Command, Void
@@ -56,6 +59,7 @@ from ledger.vocabulary import Vocabulary
 MAX_WRITE_ATTEMPTS: Final = 40
 MAX_RETRY_PAUSE_S: Final = 0.05
 STREAM_CACHE_SIZE: Final = 10_000
+INDEX_LAG: Final = 256  # writers index the log's events once this many have gathered
 NO_STREAM: Final = UUID(int=0)  # a void of an unknown event decides on an empty stream
 
 BeforeCommit = Callable[[], None]
@@ -142,6 +146,7 @@ class WritePipeline:
         self.terms = terms
         self.clock = clock
         self.cache = StreamCache(STREAM_CACHE_SIZE)
+        self._last: tuple[int, datetime] | None = None  # (position, recorded_at) saved last
 
     def execute(self, command: Command, *, before_commit: BeforeCommit | None = None) -> Receipt:
         """Append one command's event; raise its refusal."""
@@ -188,46 +193,34 @@ class WritePipeline:
             for c in (commands[i] for i in group)
             if isinstance(c, AcceptTerms)
         }
-        saved: list[int] | None = None
-        try:
-            with store.writers_lock(self._app.recorder) as session:
-                now = self._ledger_time(session)
-                states = self._states_for(set(streams.values()))
-                decided: list[tuple[int, LedgerEvent]] = []
-                for i in group:
-                    command, state = commands[i], states[streams[i]]
-                    named = terms.get(command.version) if isinstance(command, AcceptTerms) else None
-                    try:
-                        event = self._sealed(
-                            decide(WriteState(state, self.vocabulary, named), command, now)
-                        )
-                    except LedgerError as error:
-                        results[i] = error
-                        continue
-                    state.events.append(event)
-                    decided.append((i, event))
-                if not decided:
-                    return
-                events = [event for _, event in decided]
+        with store.writers_lock(self._app.recorder) as heads:
+            now = self._ledger_time(*heads)
+            states = self._states_for(set(streams.values()))
+            decided: list[tuple[int, LedgerEvent]] = []
+            for i in group:
+                command, state = commands[i], states[streams[i]]
+                named = terms.get(command.version) if isinstance(command, AcceptTerms) else None
                 try:
-                    saved = self._save(events, before_commit)
-                except IntegrityError:
-                    # A concurrent writer took a version: our view of these streams is stale.
-                    self.cache.forget(states)
-                    return  # the caller retries these commands
-                except BaseException:
-                    self.cache.forget(states)
-                    raise
-                session.index(
-                    store.IndexedEvent(e.event_id, p, e.originator_id, e.recorded_at)
-                    for e, p in zip(events, saved, strict=True)
-                )
-        except PersistenceError:
-            # Once the events are appended the write stands, even if indexing them or
-            # releasing the lock fails: the next writer (or lookup) catches the index up.
-            if saved is None:
+                    event = self._sealed(
+                        decide(WriteState(state, self.vocabulary, named), command, now)
+                    )
+                except LedgerError as error:
+                    results[i] = error
+                    continue
+                state.events.append(event)
+                decided.append((i, event))
+            if not decided:
+                return
+            try:
+                saved = self._save([event for _, event in decided], before_commit)
+            except IntegrityError:
+                # A concurrent writer took a version: our view of these streams is stale.
+                self.cache.forget(states)
+                return  # the caller retries these commands
+            except BaseException:
+                self.cache.forget(states)
                 raise
-        assert saved is not None
+            self._last = (saved[-1], now)
         self.cache.keep(s for s in states.values() if s.stream_id != NO_STREAM)
         for (i, event), position in zip(decided, saved, strict=True):
             results[i] = Receipt(event.event_id, position, event.recorded_at)
@@ -259,19 +252,25 @@ class WritePipeline:
         """Return the (position, stream id) of an event, catching the index up if needed."""
         recorder = self._app.recorder
         found = store.locate(recorder, event_id)
-        if found is None and self.catch_up_index():
+        if found is None and self.catch_up_index(lag=1):
             found = store.locate(recorder, event_id)
         return found
 
-    def catch_up_index(self) -> bool:
-        """Index the events the index lacks (after a crash); tell whether any were added."""
-        recorder = self._app.recorder
-        return self._index_from(store.index_top(recorder), recorder.max_notification_id() or 0)
+    def catch_up_index(self, *, lag: int = 1) -> bool:
+        """Index the log's events the index lacks, if at least `lag`; tell if any were added.
 
-    def _index_from(self, indexed: int, top: int) -> bool:
-        """Index the log's events after position `indexed` up to `top`."""
+        The index is derived from the notification log (positions commit in order), so
+        catching up from its highest position never leaves a gap.
+        """
+        top, indexed = store.heads(self._app.recorder)
+        if top - indexed < lag:
+            return False
+        self._index_between(indexed, top)
+        return True
+
+    def _index_between(self, indexed: int, top: int) -> None:
+        """Index the log's events after position `indexed`, up to `top`."""
         recorder = self._app.recorder
-        added = False
         while indexed < top:
             batch = recorder.select_notifications(
                 start=indexed, limit=store.INDEX_CATCH_UP_BATCH, inclusive_of_start=False
@@ -283,24 +282,31 @@ class WritePipeline:
                 event = self._app.mapper.to_domain_event(notification)
                 assert isinstance(event, LedgerEvent)
                 rows.append(
-                    store.IndexedEvent(
-                        event.event_id, notification.id, event.originator_id, event.recorded_at
-                    )
+                    store.IndexedEvent(event.event_id, notification.id, event.originator_id)
                 )
             store.index_events(recorder, rows)
-            indexed, added = batch[-1].id, True
-        return added
+            indexed = batch[-1].id
 
-    def _ledger_time(self, session: store.WriterSession) -> datetime:
+    def _ledger_time(self, top: int, indexed: int) -> datetime:
         """Return the clock's reading, or the last `recorded_at` if that is later.
 
-        Requires the writers' lock: then no other writer appends between this reading
-        and the save. The last `recorded_at` is the index's, caught up first if behind.
+        Requires the writers' lock and the heads (log, index) read under it: then no
+        other writer appends between this reading and the save. The last `recorded_at`
+        is the one this pipeline saved, if nothing was appended since, or else the log's
+        last event's. Indexes the log's events once INDEX_LAG have gathered (one
+        transaction for them all).
         """
-        tops = session.tops()
-        last = tops.recorded_at
-        if tops.log > tops.indexed and self._index_from(tops.indexed, tops.log):
-            last = session.tops().recorded_at
+        recorder = self._app.recorder
+        if top - indexed >= INDEX_LAG:
+            self._index_between(indexed, top)
+        if top == 0:
+            last = None
+        elif self._last is not None and self._last[0] == top:
+            last = self._last[1]
+        else:
+            tail = recorder.select_notifications(start=top, limit=1, stop=top)
+            event = self._app.mapper.to_domain_event(tail[0]) if tail else None
+            last = event.timestamp if isinstance(event, LedgerEvent) else None
         now = self.clock()
         return now if last is None or now >= last else last
 
