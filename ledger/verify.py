@@ -19,8 +19,6 @@ event_id.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -30,7 +28,7 @@ from pathlib import Path
 from typing import IO, Any, Final
 
 import orjson
-from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
@@ -38,11 +36,13 @@ from ledger.checkpoint import (
     Checkpoint,
     CheckpointError,
     SigningKey,
+    ed25519_verifies,
     note_key_id,
     parse_timestamp,
     verify_signed_checkpoint,
     verify_signed_note,
 )
+from ledger.encoding import Base64Error, RecordError, b64decode, b64encode, canonical_json
 from ledger.errors import LedgerError
 from ledger.instants import format_instant
 from ledger.merkle import (
@@ -53,7 +53,6 @@ from ledger.merkle import (
     verify_consistency,
     verify_inclusion,
 )
-from ledger.records import RecordError, canonical_json
 
 __all__ = [
     "CHECKPOINT_FILE",
@@ -210,7 +209,7 @@ def sign_manifest(manifest: Mapping[str, Any], key: SigningKey) -> dict[str, Any
         **{name: value for name, value in manifest.items() if name != "signature"},
         "public_key": key.public_key_b64(),
     }
-    signed["signature"] = base64.b64encode(key.sign(manifest_signed_body(signed))).decode()
+    signed["signature"] = b64encode(key.sign(manifest_signed_body(signed)))
     return signed
 
 
@@ -233,8 +232,8 @@ def parse_public_key(text: str) -> bytes:
             )
         return key.public_bytes_raw()
     try:
-        raw = base64.b64decode(text, validate=True)
-    except (binascii.Error, ValueError):
+        raw = b64decode(text)
+    except Base64Error:
         raw = b""
     if len(raw) == ED25519_KEY_SIZE:
         return raw
@@ -272,13 +271,13 @@ def verify_export(
     consistency.json. `progress` is called with the number of records checked so far.
     Raises VerificationError at the first failure.
     """
-    trusted_b64 = base64.b64encode(public_key).decode() if public_key is not None else None
+    trusted_b64 = b64encode(public_key) if public_key is not None else None
     checkpoint_obj = _read_json_object(directory / CHECKPOINT_FILE)
     try:
         checkpoint = verify_signed_checkpoint(checkpoint_obj, trusted_b64)
     except CheckpointError as error:
         raise VerificationError(f"{CHECKPOINT_FILE}: {error}") from None
-    key_raw = base64.b64decode(str(checkpoint_obj["public_key"]))
+    key_raw = b64decode(str(checkpoint_obj["public_key"]))  # verified canonical just above
     note_checked = _verify_note(directory / NOTE_FILE, checkpoint, key_raw)
     export_filter, manifest_records = _verify_manifest(directory, checkpoint, key_raw)
     consistent_from = None
@@ -327,20 +326,20 @@ def _verify_manifest(
         raise VerificationError(
             f"{MANIFEST_FILE} format: got {manifest.get('format')!r}, want {EXPORT_FORMAT!r}"
         )
-    if manifest.get("public_key") != base64.b64encode(key_raw).decode():
+    if manifest.get("public_key") != b64encode(key_raw):
         raise VerificationError(
             f"{MANIFEST_FILE} public_key: got {manifest.get('public_key')!r}, want the "
-            f"checkpoint's key {base64.b64encode(key_raw).decode()}"
+            f"checkpoint's key {b64encode(key_raw)}"
         )
     signature = _b64(str(manifest.get("signature", "")), f"{MANIFEST_FILE} signature")
     try:
         body = manifest_signed_body(manifest)
     except RecordError as error:
         raise VerificationError(f"{MANIFEST_FILE}: {error.detail}") from None
-    if not _ed25519_verifies(key_raw, signature, body):
+    if not ed25519_verifies(key_raw, signature, body):
         raise VerificationError(
             f"{MANIFEST_FILE} signature: got a signature that does not verify under "
-            f"public key {base64.b64encode(key_raw).decode()}"
+            f"public key {b64encode(key_raw)}"
         )
     for name, want in (
         ("log_id", checkpoint.log_id),
@@ -369,7 +368,7 @@ def _verify_since(
 ) -> int:
     """Check that the export's tree extends an earlier signed checkpoint; return its size."""
     try:
-        earlier = verify_signed_checkpoint(earlier_obj, base64.b64encode(key_raw).decode())
+        earlier = verify_signed_checkpoint(earlier_obj, b64encode(key_raw))
     except CheckpointError as error:
         raise VerificationError(f"earlier checkpoint: {error}") from None
     if earlier.log_id != checkpoint.log_id:
@@ -590,17 +589,8 @@ def _optional_time(value: object, what: str) -> datetime | None:
 
 
 def _b64(text: str, what: str) -> bytes:
-    """Return the bytes of standard base64 text; raise VerificationError otherwise."""
+    """Return the bytes of canonical standard base64 text; raise VerificationError otherwise."""
     try:
-        return base64.b64decode(text, validate=True)
-    except (binascii.Error, ValueError) as error:
-        raise VerificationError(f"{what}: got {text!r}, want base64 ({error})") from None
-
-
-def _ed25519_verifies(public_key_raw: bytes, signature: bytes, message: bytes) -> bool:
-    """Return whether signature is a valid Ed25519 signature of message under the key."""
-    try:
-        Ed25519PublicKey.from_public_bytes(public_key_raw).verify(signature, message)
-    except (InvalidSignature, ValueError):
-        return False
-    return True
+        return b64decode(text)
+    except Base64Error as error:
+        raise VerificationError(f"{what}: {error}") from None

@@ -33,6 +33,7 @@ from eventsourcing.persistence import Notification
 from eventsourcing.utils import TopicError
 
 from ledger.application import ConsentLedger
+from ledger.backoff import store_outage
 from ledger.checkpoint import (
     Checkpoint,
     SignedCheckpoint,
@@ -78,7 +79,6 @@ _T = TypeVar("_T")
 _log = structlog.get_logger("projections.merkle_log")
 
 DEFAULT_BATCH: Final = 1000  # leaves per catch-up transaction
-MAX_BACKOFF_SECONDS: Final = 5.0  # longest wait between retries of an unreachable store
 _SQLITE_KEYS_PER_QUERY: Final = 400  # 2 parameters per key, far below SQLite's 32766
 DECODE_ERRORS: Final = (ValueError, TypeError, KeyError, AttributeError, TopicError)
 """What decoding a stored event raises when its bytes were altered (see decode_entry)."""
@@ -482,15 +482,16 @@ class LogService:
         so time-based checkpoints are signed even when no event arrives. An unreachable
         store is logged and retried with back-off; any other LedgerError ends the loop.
         """
-        backoff = poll_seconds
+        retrying = store_outage(poll_seconds).retrying()
         while not stop.is_set():
             try:
                 self.catch_up()
-                backoff = poll_seconds
             except StoreUnavailableError as error:
                 _log.warning("merkle_log_store_unavailable", error=error.detail)
-                backoff = min(max(backoff, 0.1) * 2, MAX_BACKOFF_SECONDS)
-            stop.wait(backoff)
+                stop.wait(retrying.failed())
+                continue
+            retrying.succeeded()
+            stop.wait(poll_seconds)
 
     def _append(self, position: int, size: int, rows: Sequence[LeafRow]) -> bool:
         """Append rows after (position, size) in one transaction; False if another writer won."""

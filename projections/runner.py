@@ -26,12 +26,12 @@ from eventsourcing.persistence import InterfaceError, OperationalError
 from eventsourcing.postgres import PostgresApplicationRecorder
 
 from ledger.application import ConsentLedger
+from ledger.backoff import store_outage
 from ledger.errors import LedgerError, StoreUnavailableError
 from projections.view import Fault, PermissionsView, ReadModel, ViewConflictError
 
 DEFAULT_BATCH_SIZE: Final = 2000
 DEFAULT_POLL_SECONDS: Final = 0.05
-MAX_BACKOFF_SECONDS: Final = 5.0
 
 _log = structlog.get_logger("projections.runner")
 
@@ -197,18 +197,17 @@ class Projector:
         A store outage is logged and retried with back-off; the worker does not die of it.
         """
         waiter = self._waiter()
-        backoff = self.poll_seconds
+        retrying = store_outage(self.poll_seconds).retrying()
         try:
             while not stop.is_set():
                 try:
                     self.catch_up()
                     if due is not None and due.run_due():
                         self.catch_up()
-                    backoff = self.poll_seconds
+                    retrying.succeeded()
                 except (StoreUnavailableError, OperationalError, InterfaceError) as error:
                     _log.warning("projection_store_unavailable", error=str(error))
-                    backoff = min(max(backoff, 0.1) * 2, MAX_BACKOFF_SECONDS)
-                    stop.wait(backoff)
+                    stop.wait(retrying.failed())
                     continue
                 except LedgerError as error:
                     _log.error("projection_failed", error=error.detail)
