@@ -48,14 +48,13 @@ from ledger.events import Entry
 from ledger.merkle import (
     Frontier,
     MerkleTreeError,
-    MissingNodeError,
     Node,
     NodeConflictError,
     NodeKey,
     NodeStore,
+    TreeArgumentError,
     consistency_proof,
-    hash_children,
-    inclusion_proof,
+    inclusion_proofs,
 )
 from ledger.records import RecordError, leaf_hash_of, record_of
 from projections.database import Cursor, Database
@@ -72,7 +71,6 @@ __all__ = [
     "StoredCheckpoint",
     "batch_inclusion_proofs",
     "decode_entry",
-    "proof_key_hint",
 ]
 
 _T = TypeVar("_T")
@@ -261,79 +259,19 @@ class SqlNodeStore:
             )
 
 
-def proof_key_hint(indices: Collection[int], size: int) -> set[NodeKey]:
-    """Return the nodes the inclusion proofs of `indices` in a tree of `size` leaves read.
-
-    Each proof reads the perfect sibling of its leaf's ancestor at every level, and, on
-    the right edge of a tree whose size is not a power of two, the perfect subtrees
-    of the frontier (one per set bit of size). Requires 0 <= index < size.
-    """
-    keys: set[NodeKey] = set()
-    for level in range(size.bit_length()):
-        if size >> level & 1:
-            keys.add((level, (size >> level) - 1))
-    for index in indices:
-        for level in range(size.bit_length()):
-            sibling = (index >> level) ^ 1
-            if (sibling + 1) << level <= size:
-                keys.add((level, sibling))
-    return keys
-
-
 def batch_inclusion_proofs(
     store: NodeStore, indices: Sequence[int], size: int
 ) -> list[list[bytes]]:
-    """Return PATH(index, D[size]) of RFC 9162 §2.1.3.1 for many leaves, with one store read.
+    """Return PATH(index, D[size]) for many leaves with one store read (RFC 9162 §2.1.3.1).
 
-    Requires 0 <= index < size and at least `size` leaves in the store. Walking up from
-    the leaf, each level contributes the subtree beside the leaf's ancestor, if that
-    subtree holds leaves of the tree: a perfect node when it is complete, otherwise the
-    right border [(size >> level) << level, size), the fold of the perfect subtrees of
-    the frontier below that level. Equal to `ledger.merkle.inclusion_proof` (checked in
-    the tests) at O(log n) per proof instead of O(log² n).
+    `ledger.merkle.inclusion_proofs`, the one inclusion-proof routine, with a bad index
+    reported as ProofRequestError (a client's error) rather than TreeArgumentError.
+    Requires 0 <= index < size and at least `size` leaves in the store.
     """
-    for index in indices:
-        if not 0 <= index < size:
-            raise ProofRequestError(f"leaf index: got {index}, want 0 <= index < size ({size})")
-    keys = proof_key_hint(indices, size)
-    nodes = store.get_many(keys)
-    missing = [key for key in keys if key not in nodes]
-    if missing:
-        raise MissingNodeError(sorted(missing))
-    height = (size - 1).bit_length() if size else 0
-    frontier = [
-        nodes[(level, (size >> level) - 1)]
-        for level in reversed(range(size.bit_length()))
-        if size >> level & 1
-    ]
-    border: dict[int, bytes] = {}  # level -> MTH of the right border below it
-    for level in range(1, height + 1):
-        below = [
-            h for h, lv in zip(frontier, _set_bits_high_first(size), strict=True) if lv < level
-        ]
-        if below:
-            acc = below[-1]
-            for left in reversed(below[:-1]):
-                acc = hash_children(left, acc)
-            border[level] = acc
-    proofs = []
-    for index in indices:
-        path = []
-        for level in range(height):
-            sibling = (index >> level) ^ 1
-            if sibling << level >= size:
-                continue  # no leaves beside: the ancestor is promoted a level up
-            if (sibling + 1) << level <= size:
-                path.append(nodes[(level, sibling)])
-            else:
-                path.append(border[level])
-        proofs.append(path)
-    return proofs
-
-
-def _set_bits_high_first(n: int) -> list[int]:
-    """Return the positions of the set bits of n, highest first."""
-    return [level for level in reversed(range(n.bit_length())) if n >> level & 1]
+    try:
+        return inclusion_proofs(store, indices, size)
+    except TreeArgumentError as error:
+        raise ProofRequestError(str(error)) from None
 
 
 def decode_entry(ledger: ConsentLedger, notification: Notification) -> Entry:
@@ -728,7 +666,7 @@ class LogService:
             )
         with self._transaction() as cursor:
             store = SqlNodeStore(cursor, self.database.dialect)
-            path = inclusion_proof(store, leaf.leaf_index, tree_size)
+            path = batch_inclusion_proofs(store, [leaf.leaf_index], tree_size)[0]
             root = Frontier.load(store, tree_size).root()
         return InclusionProof(leaf.leaf_index, position, tree_size, leaf.leaf_hash, path, root)
 

@@ -11,9 +11,7 @@ from ledger.backoff import STORE_OUTAGE_MAX_S, Backoff, store_outage
 
 def test_pauses_double_from_the_initial_pause_up_to_the_cap() -> None:
     backoff = Backoff(initial_s=0.1, max_s=1.0)
-    assert [backoff.pause(n) for n in range(1, 7)] == pytest.approx(
-        [0.1, 0.2, 0.4, 0.8, 1.0, 1.0]
-    )
+    assert [backoff.pause(n) for n in range(1, 7)] == pytest.approx([0.1, 0.2, 0.4, 0.8, 1.0, 1.0])
 
 
 def test_a_huge_failure_count_stays_at_the_cap() -> None:
