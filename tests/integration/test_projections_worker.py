@@ -2,10 +2,10 @@
 
 The worker runs as a real `consent-ledger project` process. It is killed mid-batch,
 between writing a batch's rows and its tracking record, right after a commit (by the
-LEDGER_PROJECTION_FAULT hook, which calls `os._exit`), and by SIGKILL at an arbitrary
-moment. After each death the read models must hold exactly the batches whose tracking
-record was committed, and after a restart they must equal a rebuild from position 0 and
-answer as the replay does.
+test-side wrapper tests/support/projection_faults.py, which calls `os._exit`), and by
+SIGKILL at an arbitrary moment. After each death the read models must hold exactly the
+batches whose tracking record was committed, and after a restart they must equal a
+rebuild from position 0 and answer as the replay does.
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ from pathlib import Path
 import pytest
 
 from services.bootstrap import Services
-from services.cli.projections import FAULT_EXIT_CODE
 from services.settings import Settings
+from tests.support.projection_faults import FAULT_EXIT_CODE
 
 PURPOSES = ("ai-training", "ai-generative-training")
 
@@ -75,11 +75,10 @@ def worker(settings: Settings, *args: str, fault: str | None = None) -> subproce
         LEDGER_LOG_FORMAT="json",
         LEDGER_LOG_LEVEL="warning",
     )
-    env.pop("LEDGER_PROJECTION_FAULT", None)
-    if fault is not None:
-        env["LEDGER_PROJECTION_FAULT"] = fault
+    # A fault runs the worker under the test-side wrapper that crashes it at that point.
+    command = ["services.cli.main"] if fault is None else ["tests.support.projection_faults", fault]
     return subprocess.Popen(
-        [sys.executable, "-m", "services.cli.main", "project", *args],
+        [sys.executable, "-m", *command, "project", *args],
         env=env,
         cwd=Path(__file__).resolve().parents[2],
         stdout=subprocess.PIPE,
