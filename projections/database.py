@@ -243,13 +243,13 @@ class Database:
             return row is not None
         import psycopg
 
-        try:
-            with psycopg.connect(self.url.conninfo(), autocommit=True) as conn:
-                found = conn.execute(
-                    "SELECT to_regclass(%s)", [f'"{self.url.schema}"."{table}"']
-                ).fetchone()
-        except psycopg.OperationalError as error:
-            raise StoreUnavailableError(f"PostgreSQL is unavailable: {error}") from None
+        with (
+            translate_driver_errors(POSTGRES_UNAVAILABLE),
+            psycopg.connect(self.url.conninfo(), autocommit=True) as conn,
+        ):
+            found = conn.execute(
+                "SELECT to_regclass(%s)", [f'"{self.url.schema}"."{table}"']
+            ).fetchone()
         return found is not None and found[0] is not None
 
     def create_tables(self, name: str, statements: Sequence[str]) -> None:
