@@ -9,41 +9,14 @@ read lands on.
 from __future__ import annotations
 
 import threading
-from datetime import UTC, datetime, timedelta
 
 from ledger.decisions import Decision
 from projections.runner import Projector
 from services.bootstrap import Services
+from tests.integration.projection_histories import write_history
 
 PURPOSES = ("ai-training", "ai-generative-training")
 SUBJECTS = 60
-
-
-def write_history(services: Services) -> None:
-    """Write grants, revocations, acceptances, a void and an erasure for SUBJECTS subjects."""
-    ledger = services.ledger
-    ledger.publish_terms(
-        "v1", datetime(2024, 1, 1, tzinfo=UTC), [{"purpose": "ai-training", "default": "granted"}]
-    )
-    now = ledger.clock.now()
-    pending = []
-    for n in range(SUBJECTS):
-        subject = f"artist-{n}"
-        pending.append(ledger.prepare_acceptance(subject, "v1", now - timedelta(days=30)))
-        pending.append(
-            ledger.prepare_grant(
-                subject,
-                PURPOSES[n % 2],
-                party=("platform", "*", "acme")[n % 3],
-                content_ids=[f"track-{n}"] if n % 4 else None,
-                effective_at=now - timedelta(days=n % 7),
-            )
-        )
-        if n % 3 == 0:
-            pending.append(ledger.prepare_revocation(subject, "ai-training", effective_at=now))
-    ledger.execute_many(pending)
-    ledger.void(ledger.grant("artist-1", "ai-training", party="beta").event_id, "in error")
-    ledger.erase("artist-4")
 
 
 def answers(services: Services, *, tips: bool) -> list[tuple[bool, str]]:
@@ -59,7 +32,7 @@ def answers(services: Services, *, tips: bool) -> list[tuple[bool, str]]:
 
 
 def test_readers_see_every_answer_throughout_a_rebuild(services: Services) -> None:
-    write_history(services)
+    write_history(services, SUBJECTS)
     head = services.projector.catch_up()
     view = services.projector.view
     want_tips, want_timeline = answers(services, tips=True), answers(services, tips=False)
@@ -98,7 +71,7 @@ def test_readers_see_every_answer_throughout_a_rebuild(services: Services) -> No
 
 
 def test_a_rebuild_takes_in_writes_projected_while_it_ran(services: Services) -> None:
-    write_history(services)
+    write_history(services, SUBJECTS)
     services.projector.catch_up()
     incremental = Projector(services.ledger, services.projector.model, batch_size=5)
     shadow = services.projector.view.shadow()
@@ -116,7 +89,7 @@ def test_a_rebuild_takes_in_writes_projected_while_it_ran(services: Services) ->
 def test_a_rebuild_after_an_interrupted_one_starts_from_empty_shadow_tables(
     services: Services,
 ) -> None:
-    write_history(services)
+    write_history(services, SUBJECTS)
     head = services.projector.catch_up()
     before = services.projector.view.dump()
     projector = Projector(services.ledger, services.projector.model, batch_size=7)

@@ -15,55 +15,16 @@ import signal
 import subprocess
 import sys
 import time
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from services.bootstrap import Services
 from services.settings import Settings
+from tests.integration.projection_histories import write_history
 from tests.support.projection_faults import FAULT_EXIT_CODE
 
 PURPOSES = ("ai-training", "ai-generative-training")
-
-
-def write_history(services: Services, subjects: int) -> None:
-    """Write a varied history for `subjects` subjects, in a few group commits."""
-    ledger = services.ledger
-    ledger.publish_terms(
-        "v1",
-        datetime(2024, 1, 1, tzinfo=UTC),
-        [{"purpose": "ai-training", "default": "granted"}],
-    )
-    now = ledger.clock.now()
-    pending = []
-    for n in range(subjects):
-        subject = f"artist-{n}"
-        pending.append(ledger.prepare_acceptance(subject, "v1", now - timedelta(days=30)))
-        pending.append(
-            ledger.prepare_grant(
-                subject,
-                PURPOSES[n % 2],
-                party=("platform", "*", "acme")[n % 3],
-                content_ids=[f"track-{n}"] if n % 4 else None,
-                effective_at=now - timedelta(days=n % 7),
-                expires_at=now + timedelta(days=1) if n % 5 == 0 else None,
-            )
-        )
-        if n % 3 == 0:
-            pending.append(
-                ledger.prepare_revocation(
-                    subject, "ai-training", content_ids=[f"track-{n}"], effective_at=now
-                )
-            )
-    for start in range(0, len(pending), 200):
-        ledger.execute_many(pending[start : start + 200])
-    receipts = [
-        ledger.grant("artist-1", "ai-training", party="beta"),
-        ledger.revoke("artist-2", "ai-generative-training", party="*"),
-    ]
-    ledger.void(receipts[0].event_id, "entered in error")
-    ledger.erase("artist-4")
 
 
 def worker(settings: Settings, *args: str, fault: str | None = None) -> subprocess.Popen[str]:
