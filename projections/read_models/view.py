@@ -211,21 +211,15 @@ class PermissionsView(TrackingRecorder):
         """Write the rows of `entries` in the caller's transaction (a seam for fault tests)."""
         write_entries(self, cursor, entries, terms)
 
-    def reset(self) -> None:
-        """Empty every read-model table and set the tracking record back to position 0."""
-        with translate_driver_errors(READ_MODELS), self._write() as cursor:
-            self._lock_position(cursor)
-            for table in TABLE_NAMES:
-                cursor.execute(self.sql(f"DELETE FROM {table}"))
-            self._set_position(cursor, 0)
-
     # ------------------------------------------------------------------ rebuild
 
     def shadow(self) -> PermissionsView:
         """Return an empty view over fresh shadow copies of the tables, at position 0.
 
         Drops what an interrupted rebuild left behind. The shadow shares this view's
-        datastore; its tracking row is `<tracking name>:rebuild`.
+        datastore; its tracking row is `<tracking name>:rebuild`. Run one rebuild at a
+        time: a second one empties the shadow the first is filling (the live tables
+        stay untouched either way, and the swap checks the shadow's position).
         """
         shadow = copy.copy(self)
         shadow.shadow_of = self
