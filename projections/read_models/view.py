@@ -252,7 +252,8 @@ class PermissionsView(TrackingRecorder):
                 self._translate(f"DELETE FROM {self._tracking_table()} WHERE application_name = ?"),
                 [shadow.tracking_name],
             )
-        self._terms_cache.clear()
+        # Terms are append-only: the rebuilt ones equal the held ones, so readers sharing
+        # the cache keep every version they had (never clear it under them).
         self._terms_cache.update(shadow._terms_cache)
         return True
 
