@@ -8,7 +8,6 @@ still verifies) but can never be read again.
 
 from __future__ import annotations
 
-import base64
 import os
 from collections.abc import Mapping
 from typing import Any, Final, Protocol
@@ -18,6 +17,7 @@ import orjson
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from ledger.encoding import Base64Error, b64decode, b64encode
 from ledger.errors import InvalidInputError
 
 PUBLIC_EVIDENCE_FIELDS: Final = frozenset({"channel", "method", "notice_id"})
@@ -79,8 +79,8 @@ def seal_evidence(
         ciphertext = AESGCM(key).encrypt(nonce, orjson.dumps(personal), _aad(subject, event_id))
         public[SEALED] = {
             "alg": SEAL_ALGORITHM,
-            "nonce": base64.b64encode(nonce).decode(),
-            "ciphertext": base64.b64encode(ciphertext).decode(),
+            "nonce": b64encode(nonce),
+            "ciphertext": b64encode(ciphertext),
         }
     return public
 
@@ -108,11 +108,11 @@ def open_evidence(
         return public
     try:
         plaintext = AESGCM(key).decrypt(
-            base64.b64decode(sealed["nonce"]),
-            base64.b64decode(sealed["ciphertext"]),
+            b64decode(sealed["nonce"]),
+            b64decode(sealed["ciphertext"]),
             _aad(subject, event_id),
         )
-    except InvalidTag:
+    except (InvalidTag, Base64Error):
         public["personal_data"] = {"unreadable": True}
         return public
     public.update(orjson.loads(plaintext))

@@ -54,5 +54,16 @@ def require_aware(value: datetime, *, field: str = "time") -> datetime:
 
 
 def format_instant(value: datetime) -> str:
-    """Return the canonical text of an instant: UTC, microseconds, `Z` suffix."""
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    """Return the canonical text of an instant: UTC, microseconds, `Z` suffix.
+
+    The one UTC formatter of the code base (log records, checkpoints, exports, the wire
+    format): 2026-11-26T17:00:00.123456Z, the year always four digits. Requires an aware
+    datetime; raises InvalidInstantError for a naive one.
+    """
+    offset = value.utcoffset()
+    if offset is None:
+        raise InvalidInstantError(f"time: {value.isoformat()!r} has no zone")
+    if offset:
+        value = value.astimezone(UTC)
+    # isoformat ends in "+00:00" for any zero offset; it is faster than strftime.
+    return value.isoformat(timespec="microseconds")[:-6] + "Z"

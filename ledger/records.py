@@ -17,15 +17,14 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Final
 from uuid import UUID
 
-import orjson
-import rfc8785
-
-from ledger.errors import LedgerError
+from ledger.encoding import RecordError, canonical_json
+from ledger.errors import InvalidInstantError
 from ledger.events import Entry, SubjectEvent
+from ledger.instants import format_instant
 from ledger.merkle import hash_leaf
 
 __all__ = [
@@ -49,20 +48,12 @@ COMMON_FIELDS: Final = (
 )
 """The fields every record has, whatever the event type; the rest are the event's own."""
 
-JCS_MAX_INTEGER: Final = 2**53 - 1  # RFC 8785 §3.2.2.3: integers are IEEE 754 doubles
-_BMP_PRIVATE_USE: Final = "\ue000"  # from here up, UTF-16 and code-point order disagree
 
 # Dataclass fields of eventsourcing's DomainEvent and LedgerEvent that the common
 # fields above already carry, under the log's names.
 _CARRIED: Final = frozenset(
     {"originator_id", "originator_version", "timestamp", "event_id", "effective_at", "subject"}
 )
-
-
-class RecordError(LedgerError):
-    """Signal a stored event that cannot be rendered as a log record; names its position."""
-
-    title = "Event cannot be rendered as a log record"
 
 
 def record_of(entry: Entry, leaf_index: int) -> dict[str, Any]:
@@ -109,72 +100,17 @@ def _record_of(entry: Entry, leaf_index: int) -> dict[str, Any]:
     return record
 
 
-def canonical_json(value: Any) -> bytes:
-    """Return the RFC 8785 (JCS) serialisation of a JSON value, as UTF-8 bytes.
-
-    orjson with sorted keys writes byte for byte what JCS writes when the value holds
-    no floats, no integer beyond ±(2**53 - 1) and no object key with a character at
-    or above U+E000 (where UTF-16 order, which JCS sorts by, departs from code-point
-    order); that fast path is checked against the reference implementation in the
-    tests. Anything else goes to the `rfc8785` reference. Raises RecordError if the
-    value has no JCS form (an integer out of range, NaN, a non-string key).
-    """
-    if _orjson_writes_jcs(value):
-        try:
-            return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
-        except orjson.JSONEncodeError as error:
-            raise RecordError(f"value has no JSON form: {error}") from None
-    try:
-        data: bytes = rfc8785.dumps(value)
-    except (rfc8785.CanonicalizationError, TypeError, ValueError) as error:
-        raise RecordError(f"value has no RFC 8785 form: {error}") from None
-    return data
-
-
 def leaf_hash_of(record: Mapping[str, Any]) -> bytes:
     """Return the leaf hash SHA-256(0x00 || JCS(record)) of a record (RFC 9162 §2.1.1)."""
     return hash_leaf(canonical_json(record))
 
 
-def _orjson_writes_jcs(value: Any) -> bool:
-    """Tell whether orjson's sorted output of value is exactly its JCS form (see above).
-
-    Iterative, with exact type tests: this runs once per record on every path (log,
-    export, verify), so it is written for speed.
-    """
-    stack = [value]
-    while stack:
-        item = stack.pop()
-        kind = type(item)
-        if kind is str or kind is bool or item is None:
-            continue
-        if kind is int:
-            if not -JCS_MAX_INTEGER <= item <= JCS_MAX_INTEGER:
-                return False
-        elif kind is dict:
-            try:
-                joined = "".join(item)  # raises TypeError for a key that is not a str
-            except TypeError:
-                return False
-            if not joined.isascii() and max(joined) >= _BMP_PRIVATE_USE:
-                return False
-            stack.extend(item.values())
-        elif kind is list:
-            stack.extend(item)
-        else:
-            return False  # floats (JCS uses ECMAScript number text) and anything else
-    return True
-
-
 def _instant(value: datetime, position: int, name: str) -> str:
     """Return an aware instant as log text, YYYY-MM-DDTHH:MM:SS.ffffffZ; refuse a naive one."""
-    offset = value.utcoffset()
-    if offset is None:
-        raise RecordError(f"event at position {position}: {name} has no zone")
-    if offset:
-        value = value.astimezone(UTC)
-    # isoformat ends in "+00:00" for any zero offset; it is faster than strftime.
-    return value.isoformat(timespec="microseconds")[:-6] + "Z"
+    try:
+        return format_instant(value)
+    except InvalidInstantError:
+        raise RecordError(f"event at position {position}: {name} has no zone") from None
 
 
 def _json_value(value: Any, position: int, name: str) -> Any:

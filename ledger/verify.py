@@ -1,50 +1,48 @@
 """Verify an audit export offline: only its files, the documented format and a public key.
 
-The export format (docs/audit-export.md) is defined here, beside its verifier, so that
-the writer in `projections.export` and any independent verifier agree on one text:
-
-- ``events.jsonl``: one record per line, each line the RFC 8785 (JCS) form of the
-  record, i.e. exactly the bytes the leaf hash covers;
-- ``proofs.jsonl``: line for line, ``{"leaf_index", "tree_size", "audit_path"}``, an
-  RFC 9162 §2.1.3 inclusion proof against the checkpoint;
-- ``checkpoint.json`` (BRIEF §5) and ``checkpoint.note`` (C2SP signed note, optional);
-- ``manifest.json``: what was exported (filter, record count), signed by the log key;
-- ``consistency.json`` (optional): an RFC 9162 §2.1.4 proof from an earlier tree size;
-- ``evidence.jsonl`` (optional) and ``README``: outside every hash, not verified.
-
-`verify_export` streams the two line files in lockstep, in constant memory, and stops
-at the first failure with a VerificationError naming the file, line, leaf_index and
-event_id.
+The format itself (files, filter, manifest) is `ledger.export_format`; this module
+checks an export against it. `verify_export` streams the two line files in lockstep,
+in constant memory, and stops at the first failure with a VerificationError naming
+the file, line, leaf_index and event_id.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from datetime import datetime
 from itertools import zip_longest
 from pathlib import Path
 from typing import IO, Any, Final
 
 import orjson
-from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from ledger.checkpoint import (
     Checkpoint,
     CheckpointError,
-    SigningKey,
-    note_key_id,
-    parse_timestamp,
+    ed25519_verifies,
     verify_signed_checkpoint,
     verify_signed_note,
 )
-from ledger.errors import LedgerError
-from ledger.instants import format_instant
+from ledger.encoding import RecordError, b64decode, b64encode, canonical_json
+from ledger.export_format import (
+    CHECKPOINT_FILE,
+    CONSISTENCY_FILE,
+    EVENTS_FILE,
+    EVIDENCE_FILE,
+    EXPORT_FORMAT,
+    MANIFEST_CONTEXT,
+    MANIFEST_FILE,
+    NOTE_FILE,
+    PROOFS_FILE,
+    README_FILE,
+    REQUIRED_RECORD_FIELDS,
+    ExportFilter,
+    VerificationError,
+    manifest_signed_body,
+    parse_public_key,
+    sign_manifest,
+)
+from ledger.export_format import decode_b64 as _b64
 from ledger.merkle import (
     EMPTY_ROOT,
     HASH_SIZE,
@@ -53,7 +51,6 @@ from ledger.merkle import (
     verify_consistency,
     verify_inclusion,
 )
-from ledger.records import RecordError, canonical_json
 
 __all__ = [
     "CHECKPOINT_FILE",
@@ -75,100 +72,7 @@ __all__ = [
     "verify_export",
 ]
 
-EXPORT_FORMAT: Final = "consent-ledger-export/1"
-EVENTS_FILE: Final = "events.jsonl"
-PROOFS_FILE: Final = "proofs.jsonl"
-CHECKPOINT_FILE: Final = "checkpoint.json"
-NOTE_FILE: Final = "checkpoint.note"
-MANIFEST_FILE: Final = "manifest.json"
-CONSISTENCY_FILE: Final = "consistency.json"
-EVIDENCE_FILE: Final = "evidence.jsonl"
-README_FILE: Final = "README"
-MANIFEST_CONTEXT: Final = b"consent-ledger/export-manifest/v1\n"
-"""Prefix of the signed manifest bytes: no manifest signature can pass for another message."""
-
-REQUIRED_RECORD_FIELDS: Final = {
-    "leaf_index": int,
-    "event_id": str,
-    "type": str,
-    "recorded_at": str,
-    "effective_at": str,
-}
 PROGRESS_EVERY: Final = 1000  # records between two progress callbacks
-ED25519_KEY_SIZE: Final = 32  # RFC 8032 §5.1.5
-
-_NOTE_VERIFIER_KEY = re.compile(r"[^+\s]+\+[0-9a-f]{8}\+[A-Za-z0-9+/=]+")
-_PEM_PUBLIC_KEY = "-----BEGIN PUBLIC KEY-----"
-
-
-class VerificationError(LedgerError):
-    """Signal that an export does not verify; the message names the first failing item."""
-
-    title = "Export does not verify"
-
-
-@dataclass(frozen=True)
-class ExportFilter:
-    """Say which records an export holds; all None is a complete export.
-
-    A record is selected when (no subjects are given, or its subject is one of them, or
-    it is a TermsPublished record, which has no subject and is the context of every
-    subject's acceptances) and recorded_from <= recorded_at < recorded_to.
-    """
-
-    subjects: tuple[str, ...] | None = None
-    recorded_from: datetime | None = None
-    recorded_to: datetime | None = None
-
-    def __post_init__(self) -> None:
-        """Normalise subjects to a sorted tuple without repeats."""
-        if self.subjects is not None:
-            object.__setattr__(self, "subjects", tuple(sorted(set(self.subjects))))
-
-    @property
-    def complete(self) -> bool:
-        """Tell whether this selects every leaf (no filter at all)."""
-        return self.subjects is None and self.recorded_from is None and self.recorded_to is None
-
-    def selects(self, record: Mapping[str, Any]) -> bool:
-        """Tell whether a record belongs to an export with this filter."""
-        subject = record.get("subject")
-        if self.subjects is not None and subject is not None and subject not in self.subjects:
-            return False
-        if self.recorded_from is None and self.recorded_to is None:
-            return True
-        recorded_at = parse_timestamp(str(record.get("recorded_at")))
-        if self.recorded_from is not None and recorded_at < self.recorded_from:
-            return False
-        return self.recorded_to is None or recorded_at < self.recorded_to
-
-    def to_json(self) -> dict[str, Any]:
-        """Return the filter as manifest.json holds it."""
-        return {
-            "subjects": list(self.subjects) if self.subjects is not None else None,
-            "from": format_instant(self.recorded_from) if self.recorded_from else None,
-            "to": format_instant(self.recorded_to) if self.recorded_to else None,
-        }
-
-    @classmethod
-    def from_json(cls, obj: object) -> ExportFilter:
-        """Return the filter a manifest.json holds; raise VerificationError if malformed."""
-        if not isinstance(obj, dict) or set(obj) != {"subjects", "from", "to"}:
-            raise VerificationError(
-                f"{MANIFEST_FILE} filter: got {obj!r}, want an object with subjects, from, to"
-            )
-        subjects = obj["subjects"]
-        if subjects is not None and (
-            not isinstance(subjects, list) or not all(isinstance(s, str) for s in subjects)
-        ):
-            raise VerificationError(
-                f"{MANIFEST_FILE} filter.subjects: got {subjects!r}, want null or strings"
-            )
-        return cls(
-            tuple(subjects) if subjects is not None else None,
-            _optional_time(obj["from"], "filter.from"),
-            _optional_time(obj["to"], "filter.to"),
-        )
 
 
 @dataclass(frozen=True)
@@ -198,64 +102,6 @@ class VerifyReport:
         }
 
 
-def manifest_signed_body(manifest: Mapping[str, Any]) -> bytes:
-    """Return the bytes a manifest signature covers: MANIFEST_CONTEXT || JCS(unsigned fields)."""
-    unsigned = {name: value for name, value in manifest.items() if name != "signature"}
-    return MANIFEST_CONTEXT + canonical_json(unsigned)
-
-
-def sign_manifest(manifest: Mapping[str, Any], key: SigningKey) -> dict[str, Any]:
-    """Return the manifest with the key's public_key and an Ed25519 signature added."""
-    signed = {
-        **{name: value for name, value in manifest.items() if name != "signature"},
-        "public_key": key.public_key_b64(),
-    }
-    signed["signature"] = base64.b64encode(key.sign(manifest_signed_body(signed))).decode()
-    return signed
-
-
-def parse_public_key(text: str) -> bytes:
-    """Return the raw 32-byte Ed25519 key in text: base64, PEM, or a signed-note verifier key.
-
-    The three forms are what `consent-ledger checkpoint --public-key` prints, what
-    OpenSSL writes, and what Go's note package reads (name+keyid+base64(0x01 || key)).
-    Raises VerificationError for anything else.
-    """
-    text = text.strip()
-    if text.startswith(_PEM_PUBLIC_KEY):
-        try:
-            key = serialization.load_pem_public_key(text.encode())
-        except (ValueError, UnsupportedAlgorithm) as error:
-            raise VerificationError(f"public key PEM: {error}") from None
-        if not isinstance(key, Ed25519PublicKey):
-            raise VerificationError(
-                f"public key PEM: got a {type(key).__name__}, want an Ed25519 key"
-            )
-        return key.public_bytes_raw()
-    try:
-        raw = base64.b64decode(text, validate=True)
-    except (binascii.Error, ValueError):
-        raw = b""
-    if len(raw) == ED25519_KEY_SIZE:
-        return raw
-    if _NOTE_VERIFIER_KEY.fullmatch(text):
-        name, key_id, encoded = text.split("+", 2)  # a key name holds no '+'
-        blob = _b64(encoded, "note verifier key")
-        if len(blob) != ED25519_KEY_SIZE + 1 or blob[0] != 1:
-            raise VerificationError(
-                "note verifier key: got a key that is not type 0x01 (Ed25519) of 32 bytes"
-            )
-        if note_key_id(name, blob[1:]).hex() != key_id:
-            raise VerificationError(
-                f"note verifier key: key ID {key_id} does not match name {name!r} and key"
-            )
-        return blob[1:]
-    raise VerificationError(
-        f"public key: got {text[:60]!r}, want base64 of the 32-byte raw Ed25519 key, "
-        "a PEM PUBLIC KEY, or a note verifier key (name+keyid+base64)"
-    )
-
-
 def verify_export(
     directory: Path,
     *,
@@ -272,13 +118,13 @@ def verify_export(
     consistency.json. `progress` is called with the number of records checked so far.
     Raises VerificationError at the first failure.
     """
-    trusted_b64 = base64.b64encode(public_key).decode() if public_key is not None else None
+    trusted_b64 = b64encode(public_key) if public_key is not None else None
     checkpoint_obj = _read_json_object(directory / CHECKPOINT_FILE)
     try:
         checkpoint = verify_signed_checkpoint(checkpoint_obj, trusted_b64)
     except CheckpointError as error:
         raise VerificationError(f"{CHECKPOINT_FILE}: {error}") from None
-    key_raw = base64.b64decode(str(checkpoint_obj["public_key"]))
+    key_raw = b64decode(str(checkpoint_obj["public_key"]))  # verified canonical just above
     note_checked = _verify_note(directory / NOTE_FILE, checkpoint, key_raw)
     export_filter, manifest_records = _verify_manifest(directory, checkpoint, key_raw)
     consistent_from = None
@@ -327,20 +173,20 @@ def _verify_manifest(
         raise VerificationError(
             f"{MANIFEST_FILE} format: got {manifest.get('format')!r}, want {EXPORT_FORMAT!r}"
         )
-    if manifest.get("public_key") != base64.b64encode(key_raw).decode():
+    if manifest.get("public_key") != b64encode(key_raw):
         raise VerificationError(
             f"{MANIFEST_FILE} public_key: got {manifest.get('public_key')!r}, want the "
-            f"checkpoint's key {base64.b64encode(key_raw).decode()}"
+            f"checkpoint's key {b64encode(key_raw)}"
         )
     signature = _b64(str(manifest.get("signature", "")), f"{MANIFEST_FILE} signature")
     try:
         body = manifest_signed_body(manifest)
     except RecordError as error:
         raise VerificationError(f"{MANIFEST_FILE}: {error.detail}") from None
-    if not _ed25519_verifies(key_raw, signature, body):
+    if not ed25519_verifies(key_raw, signature, body):
         raise VerificationError(
             f"{MANIFEST_FILE} signature: got a signature that does not verify under "
-            f"public key {base64.b64encode(key_raw).decode()}"
+            f"public key {b64encode(key_raw)}"
         )
     for name, want in (
         ("log_id", checkpoint.log_id),
@@ -369,7 +215,7 @@ def _verify_since(
 ) -> int:
     """Check that the export's tree extends an earlier signed checkpoint; return its size."""
     try:
-        earlier = verify_signed_checkpoint(earlier_obj, base64.b64encode(key_raw).decode())
+        earlier = verify_signed_checkpoint(earlier_obj, b64encode(key_raw))
     except CheckpointError as error:
         raise VerificationError(f"earlier checkpoint: {error}") from None
     if earlier.log_id != checkpoint.log_id:
@@ -577,30 +423,3 @@ def _lines(handle: IO[bytes]) -> Iterator[bytes]:
     """Yield the lines of a JSON Lines file without their final newline."""
     for line in handle:
         yield line[:-1] if line.endswith(b"\n") else line
-
-
-def _optional_time(value: object, what: str) -> datetime | None:
-    """Return a manifest instant (or None)."""
-    if value is None:
-        return None
-    try:
-        return parse_timestamp(str(value))
-    except CheckpointError as error:
-        raise VerificationError(f"{MANIFEST_FILE} {what}: {error}") from None
-
-
-def _b64(text: str, what: str) -> bytes:
-    """Return the bytes of standard base64 text; raise VerificationError otherwise."""
-    try:
-        return base64.b64decode(text, validate=True)
-    except (binascii.Error, ValueError) as error:
-        raise VerificationError(f"{what}: got {text!r}, want base64 ({error})") from None
-
-
-def _ed25519_verifies(public_key_raw: bytes, signature: bytes, message: bytes) -> bool:
-    """Return whether signature is a valid Ed25519 signature of message under the key."""
-    try:
-        Ed25519PublicKey.from_public_bytes(public_key_raw).verify(signature, message)
-    except (InvalidSignature, ValueError):
-        return False
-    return True

@@ -1,8 +1,13 @@
-"""One SQL connection factory for the ledger's own tables (keys, read models, views).
+"""The one SQL dialect adapter: connections, placeholders, DDL locks, driver errors.
 
 The event store itself is opened by `eventsourcing` from the same URL; this module opens
-the same database for the tables beside it. Statements are written with `?` placeholders
-and translated for PostgreSQL, so each query is written once.
+the same database for the tables beside it, and holds the rules every SQL user shares:
+- statements are written once with `?` placeholders, translated by `placeholders`;
+- concurrent first runs serialise their DDL with `lock_ddl` (a PostgreSQL advisory
+  lock; SQLite's write lock already serialises);
+- `translate_driver_errors` turns a driver's sign of an unreachable store (sqlite3,
+  psycopg, its pool, or `eventsourcing`'s wrappers: UNREACHABLE_ERRORS) into
+  StoreUnavailableError, the one error entrypoints answer 503 / exit 69 to.
 """
 
 from __future__ import annotations
@@ -14,12 +19,80 @@ from collections.abc import Iterator, Sequence
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
 from urllib.parse import parse_qs, unquote, urlsplit
+
+from eventsourcing.persistence import InterfaceError as StoreInterfaceError
+from eventsourcing.persistence import OperationalError as StoreOperationalError
 
 from ledger.errors import InvalidInputError, StoreUnavailableError
 
 _SCHEMA = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+
+UNREACHABLE_ERRORS: tuple[type[Exception], ...] = (
+    StoreOperationalError,
+    StoreInterfaceError,
+    sqlite3.OperationalError,
+)
+"""Driver-level signs that the store cannot be reached (not bugs, not constraint errors)."""
+try:  # PostgreSQL's driver is a dependency, but SQLite deployments do not need it loaded
+    import psycopg
+    import psycopg_pool
+
+    UNREACHABLE_ERRORS += (
+        psycopg.OperationalError,
+        psycopg.InterfaceError,
+        psycopg_pool.PoolTimeout,
+    )
+except ImportError:  # pragma: no cover - psycopg is installed with the package
+    pass
+
+
+POSTGRES_UNAVAILABLE: Final = "PostgreSQL is unavailable"
+SQLITE_UNAVAILABLE: Final = "SQLite is unavailable"
+
+
+def placeholders(dialect: str, statement: str) -> str:
+    """Return `statement`, written with `?` placeholders, in the dialect's style.
+
+    SQLite takes `?` as written; psycopg takes `%s`. Requires a statement holding no
+    literal `?` or `%` of its own.
+    """
+    return statement if dialect == "sqlite" else statement.replace("?", "%s")
+
+
+def lock_ddl(cursor: Cursor, dialect: str, schema: str, name: str) -> None:
+    """Serialise DDL named `name` in `schema` across processes until the transaction ends.
+
+    Two sessions running `CREATE … IF NOT EXISTS` of one object at once collide on
+    PostgreSQL's catalogue unique index; a transaction-scoped advisory lock on
+    (schema, name) queues them. SQLite's write lock already serialises DDL.
+    """
+    if dialect == "postgres":
+        cursor.execute(_XACT_LOCK, [ddl_lock_key(schema, name)])
+
+
+def ddl_lock_key(schema: str, name: str) -> str:
+    """Return the advisory-lock key of the DDL `name` in `schema` (see lock_ddl)."""
+    return f"consent-ledger:ddl:{schema}.{name}"
+
+
+_XACT_LOCK: Final = "SELECT pg_advisory_xact_lock(hashtext(%s))"
+
+
+@contextmanager
+def translate_driver_errors(message: str) -> Iterator[None]:
+    """Raise StoreUnavailableError("<message>: <error>") for UNREACHABLE_ERRORS.
+
+    `message` says what is unavailable, e.g. "PostgreSQL is unavailable".
+
+    The one place a driver's outage becomes the ledger's error; everything else (a
+    constraint violation, a programming error) passes through untouched.
+    """
+    try:
+        yield
+    except UNREACHABLE_ERRORS as error:
+        raise StoreUnavailableError(f"{message}: {error}") from None
 
 
 class Cursor(Protocol):
@@ -143,16 +216,15 @@ class Database:
             return
         import psycopg
 
-        try:
-            # First runs at once would collide in the catalog: serialise them.
-            with (
-                psycopg.connect(self.url.conninfo(), autocommit=True) as conn,
-                conn.transaction(),
-            ):
-                conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [self.url.schema])
-                conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{self.url.schema}"')
-        except psycopg.OperationalError as error:
-            raise StoreUnavailableError(f"PostgreSQL is unavailable: {error}") from None
+        # First runs at once would collide in the catalog: serialise them.
+        with (
+            translate_driver_errors(POSTGRES_UNAVAILABLE),
+            psycopg.connect(self.url.conninfo(), autocommit=True) as conn,
+            conn.transaction(),
+            conn.cursor() as cursor,
+        ):
+            lock_ddl(cursor, "postgres", self.url.schema, "schema")
+            cursor.execute(f'CREATE SCHEMA IF NOT EXISTS "{self.url.schema}"')
 
     def exists(self, table: str) -> bool:
         """Tell whether the database (file or schema) exists and holds `table`; create nothing.
@@ -171,13 +243,13 @@ class Database:
             return row is not None
         import psycopg
 
-        try:
-            with psycopg.connect(self.url.conninfo(), autocommit=True) as conn:
-                found = conn.execute(
-                    "SELECT to_regclass(%s)", [f'"{self.url.schema}"."{table}"']
-                ).fetchone()
-        except psycopg.OperationalError as error:
-            raise StoreUnavailableError(f"PostgreSQL is unavailable: {error}") from None
+        with (
+            translate_driver_errors(POSTGRES_UNAVAILABLE),
+            psycopg.connect(self.url.conninfo(), autocommit=True) as conn,
+        ):
+            found = conn.execute(
+                "SELECT to_regclass(%s)", [f'"{self.url.schema}"."{table}"']
+            ).fetchone()
         return found is not None and found[0] is not None
 
     def create_tables(self, name: str, statements: Sequence[str]) -> None:
@@ -194,11 +266,7 @@ class Database:
             if name in self._created:
                 return
             with self.transaction() as cursor:
-                if self.dialect == "postgres":
-                    cursor.execute(
-                        "SELECT pg_advisory_xact_lock(hashtext(current_schema() || '.' || %s))",
-                        [name],
-                    )
+                lock_ddl(cursor, self.dialect, self.url.schema, name)
                 for statement in statements:
                     cursor.execute(statement)
             self._created.add(name)
@@ -216,20 +284,20 @@ class Database:
             return
         import psycopg
 
-        try:
-            with psycopg.connect(self.url.conninfo(), autocommit=True) as conn:
-                key = f"{self.url.schema}.{name}"
-                conn.execute("SELECT pg_advisory_lock(hashtext(%s))", [key])
-                try:
-                    yield
-                finally:
-                    conn.execute("SELECT pg_advisory_unlock(hashtext(%s))", [key])
-        except psycopg.OperationalError as error:
-            raise StoreUnavailableError(f"PostgreSQL is unavailable: {error}") from None
+        key = ddl_lock_key(self.url.schema, name)
+        with (
+            translate_driver_errors(POSTGRES_UNAVAILABLE),
+            psycopg.connect(self.url.conninfo(), autocommit=True) as conn,
+        ):
+            conn.execute("SELECT pg_advisory_lock(hashtext(%s))", [key])
+            try:
+                yield
+            finally:
+                conn.execute("SELECT pg_advisory_unlock(hashtext(%s))", [key])
 
     def sql(self, statement: str) -> str:
         """Return `statement` with `?` placeholders in this dialect's style."""
-        return statement if self.dialect == "sqlite" else statement.replace("?", "%s")
+        return placeholders(self.dialect, statement)
 
     @contextmanager
     def transaction(self) -> Iterator[Cursor]:
@@ -253,10 +321,8 @@ class Database:
             conn.execute("PRAGMA synchronous=NORMAL")
             self._local.conn = conn
         cursor = conn.cursor()
-        try:
+        with translate_driver_errors(SQLITE_UNAVAILABLE):
             cursor.execute("BEGIN IMMEDIATE")
-        except sqlite3.OperationalError as error:
-            raise StoreUnavailableError(f"SQLite is unavailable: {error}") from None
         try:
             yield cursor
         except BaseException:
@@ -269,8 +335,7 @@ class Database:
 
     @contextmanager
     def _postgres_transaction(self) -> Iterator[Cursor]:
-        import psycopg
-        from psycopg_pool import ConnectionPool, PoolTimeout
+        from psycopg_pool import ConnectionPool
 
         with self._pool_lock:
             if self._pool is None:
@@ -282,11 +347,13 @@ class Database:
                     timeout=5,
                     check=ConnectionPool.check_connection,
                 )
-        try:
-            with self._pool.connection() as conn, conn.transaction(), conn.cursor() as cursor:
-                yield cursor
-        except (psycopg.OperationalError, psycopg.InterfaceError, PoolTimeout) as error:
-            raise StoreUnavailableError(f"PostgreSQL is unavailable: {error}") from None
+        with (
+            translate_driver_errors(POSTGRES_UNAVAILABLE),
+            self._pool.connection() as conn,
+            conn.transaction(),
+            conn.cursor() as cursor,
+        ):
+            yield cursor
 
     def close(self) -> None:
         """Close every connection this object opened."""

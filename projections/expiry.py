@@ -16,8 +16,8 @@ import structlog
 
 from ledger.application import Clock, ConsentLedger
 from ledger.errors import LedgerError
+from projections.read_models import ReadModel
 from projections.timeline import to_micros
-from projections.view import ReadModel
 
 DEFAULT_LIMIT: Final = 500
 

@@ -1,7 +1,7 @@
 """The read side's entry: answer permission questions for every entrypoint.
 
 Entrypoints (CLI, HTTP, relay) ask here, never the event store directly. Answers come
-from the read models (`projections.view`): the current tips when they can answer, the
+from the read models (`projections.read_models`): the current tips when they can answer, the
 bitemporal timeline otherwise, each by indexed lookups. The replay in
 `ConsentLedger.check` stays the reference, and the fallback when the read models cannot
 be brought up to date in time.
@@ -26,9 +26,9 @@ from ledger.application import ConsentLedger
 from ledger.decisions import Decision, Question
 from ledger.vocabulary import ALL_ASPECTS, PLATFORM, check_identifier
 from projections.permissions import resolve, terms_tip_answers, tip_answers
+from projections.read_models import PairTips
 from projections.runner import Projector
 from projections.timeline import Acceptance, Evidence, Fact, question_keys, to_micros
-from projections.view import PairTips
 
 DEFAULT_CATCH_UP_SECONDS: Final = 2.0
 DEFAULT_WAIT_SECONDS: Final = 1.0

@@ -22,18 +22,31 @@ from dataclasses import dataclass
 from typing import Any, Final, Protocol
 
 import structlog
-from eventsourcing.persistence import InterfaceError, OperationalError
 from eventsourcing.postgres import PostgresApplicationRecorder
 
 from ledger.application import ConsentLedger
+from ledger.backoff import store_outage
 from ledger.errors import LedgerError, StoreUnavailableError
-from projections.view import Fault, PermissionsView, ReadModel, ViewConflictError
+from projections.database import translate_driver_errors
+from projections.read_models import PermissionsView, ViewConflictError
 
 DEFAULT_BATCH_SIZE: Final = 2000
 DEFAULT_POLL_SECONDS: Final = 0.05
-MAX_BACKOFF_SECONDS: Final = 5.0
 
 _log = structlog.get_logger("projections.runner")
+
+
+class ViewSource(Protocol):
+    """Where a projector finds its view: a ReadModel (or a test's wrapper of one)."""
+
+    @property
+    def view(self) -> PermissionsView:
+        """Return the view, opening it on first use."""
+        ...
+
+    def close(self) -> None:
+        """Close the view's own connections."""
+        ...
 
 
 class DueWork(Protocol):
@@ -73,11 +86,10 @@ class Projector:
     def __init__(
         self,
         ledger: ConsentLedger,
-        model: ReadModel,
+        model: ViewSource,
         *,
         batch_size: int = DEFAULT_BATCH_SIZE,
         poll_seconds: float = DEFAULT_POLL_SECONDS,
-        fault: Fault | None = None,
     ) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
@@ -85,7 +97,6 @@ class Projector:
         self.model = model
         self.batch_size = batch_size
         self.poll_seconds = poll_seconds
-        self.fault = fault
         self._advanced = threading.Condition()
         self._position = -1  # last position this process saw committed
         self._stop = threading.Event()
@@ -130,35 +141,53 @@ class Projector:
         `deadline` is a `time.monotonic()` instant after which no new batch starts.
         Batches applied meanwhile by another projector are skipped, not repeated.
         """
-        after = self.position()
+        return self._catch_up(self.view, target=target, deadline=deadline)
+
+    def _catch_up(
+        self, view: PermissionsView, *, target: int | None = None, deadline: float | None = None
+    ) -> int:
+        """Apply batches of the ledger to `view` (the live one or a rebuild's shadow)."""
+        live = view is self.view
+        after = view.position()
+        if live:
+            self._saw(after)
         while target is None or after < target:
             if deadline is not None and time.monotonic() >= deadline:
                 break
-            notifications = self.ledger.recorder.select_notifications(
-                start=after, limit=self.batch_size, inclusive_of_start=False
-            )
+            with translate_driver_errors("the event store is unavailable"):
+                notifications = self.ledger.recorder.select_notifications(
+                    start=after, limit=self.batch_size, inclusive_of_start=False
+                )
             if not notifications:
                 break
             entries = [self.ledger.entry(n) for n in notifications]
             try:
-                after = self.view.apply(entries, after=after, fault=self.fault)
+                after = view.apply(entries, after=after)
             except ViewConflictError:
-                after = self.position()
+                after = view.position()
                 continue
-            self._batches += 1
-            self._saw(after)
-            if self.fault is not None:
-                self.fault("after-commit")
+            if live:
+                self._batches += 1
+                self._saw(after)
         return after
 
     def rebuild(self) -> int:
-        """Empty the read models, then apply the whole log again from position 0."""
-        self.view.reset()
-        with self._advanced:
-            self._position = 0
+        """Project the whole log again from position 0 into shadow tables, then swap them in.
+
+        Readers keep reading the old tables until the swap, which replaces them and the
+        tracking record in one transaction: they never see an empty or partial view.
+        A worker running meanwhile keeps the live tables current; the shadow catches up
+        with it before the swap.
+        """
         _log.info("projection_rebuild_started", view=self.view.tracking_name)
         started = time.monotonic()
-        position = self.catch_up()
+        shadow = self.view.shadow()
+        while True:
+            target = max(self.view.position(), self.head())
+            self._catch_up(shadow, target=target)
+            if self.view.swap_in(shadow):
+                break
+        position = self.position()
         _log.info(
             "projection_rebuilt",
             position=position,
@@ -197,18 +226,17 @@ class Projector:
         A store outage is logged and retried with back-off; the worker does not die of it.
         """
         waiter = self._waiter()
-        backoff = self.poll_seconds
+        retrying = store_outage(self.poll_seconds).retrying()
         try:
             while not stop.is_set():
                 try:
                     self.catch_up()
                     if due is not None and due.run_due():
                         self.catch_up()
-                    backoff = self.poll_seconds
-                except (StoreUnavailableError, OperationalError, InterfaceError) as error:
+                    retrying.succeeded()
+                except StoreUnavailableError as error:
                     _log.warning("projection_store_unavailable", error=str(error))
-                    backoff = min(max(backoff, 0.1) * 2, MAX_BACKOFF_SECONDS)
-                    stop.wait(backoff)
+                    stop.wait(retrying.failed())
                     continue
                 except LedgerError as error:
                     _log.error("projection_failed", error=error.detail)

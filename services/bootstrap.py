@@ -13,9 +13,9 @@ from ledger.errors import InvalidInputError, LedgerNotFoundError
 from ledger.vocabulary import ConsentModel, Purpose, Vocabulary
 from projections.database import Database, DatabaseUrl
 from projections.merkle_log import LogAnswers, LogService
+from projections.read_models import ReadModel
 from projections.reader import PermissionReader
 from projections.runner import Projector
-from projections.view import ReadModel
 from services.http.keys import ApiKeyStore
 from services.keystore import MASTER_KEY_FILE, SqlSubjectKeyStore, load_or_create_secret
 from services.settings import Settings

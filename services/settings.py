@@ -27,7 +27,6 @@ class Settings:
     purposes_file: Path | None = None
     checkpoint_every_events: int = 1000
     checkpoint_every_seconds: float = 60.0
-    projection_fault: str | None = None  # tests only: crash `project` at POINT[:N]
     api_group_commit: bool = True  # HTTP writes share transactions (off: one per write)
     api_commit_max_batch: int = 512  # most writes one group-commit transaction appends
     tdm_policy_url: str | None = None  # TDMRep `tdm-policy` served with AI signals
@@ -52,7 +51,6 @@ class Settings:
             purposes_file=Path(purposes) if purposes else None,
             checkpoint_every_events=int(source.get("LEDGER_CHECKPOINT_EVERY_EVENTS", "1000")),
             checkpoint_every_seconds=float(source.get("LEDGER_CHECKPOINT_EVERY_SECONDS", "60")),
-            projection_fault=source.get("LEDGER_PROJECTION_FAULT") or None,
             api_group_commit=source.get("LEDGER_API_GROUP_COMMIT", "on").lower()
             not in ("0", "off", "false", "no"),
             api_commit_max_batch=int(source.get("LEDGER_API_COMMIT_MAX_BATCH", "512")),

@@ -37,6 +37,8 @@ from ledger.merkle.tree import (
     append_many,
     consistency_proof,
     inclusion_proof,
+    inclusion_proof_keys,
+    inclusion_proofs,
     root,
 )
 
@@ -65,6 +67,8 @@ __all__ = [
     "hash_children",
     "hash_leaf",
     "inclusion_proof",
+    "inclusion_proof_keys",
+    "inclusion_proofs",
     "root",
     "root_from_inclusion_proof",
     "verify_consistency",

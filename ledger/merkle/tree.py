@@ -33,6 +33,8 @@ __all__ = [
     "append_many",
     "consistency_proof",
     "inclusion_proof",
+    "inclusion_proof_keys",
+    "inclusion_proofs",
     "root",
 ]
 
@@ -247,21 +249,69 @@ def inclusion_proof(store: NodeStore, index: int, size: int) -> list[bytes]:
     Requires 0 <= index < size and at least `size` leaves appended. The proof lists
     sibling subtree hashes from the leaf up to the root. One read of O(log n) nodes.
     """
-    if not 0 <= index < size:
-        raise TreeArgumentError(f"leaf index: got {index}, want 0 <= index < size ({size})")
-    ranges: list[tuple[int, int]] = []
-    begin, end = 0, size
-    # Walk down PATH's recursion; each step records the sibling subtree not descended into.
-    while end - begin > 1:
-        k = _split(end - begin)
-        if index < begin + k:
-            ranges.append((begin + k, end))
-            end = begin + k
-        else:
-            ranges.append((begin, begin + k))
-            begin += k
-    ranges.reverse()  # PATH lists the deepest sibling first
-    return _range_hashes(store, ranges)
+    return inclusion_proofs(store, (index,), size)[0]
+
+
+def inclusion_proofs(store: NodeStore, indices: Sequence[int], size: int) -> list[list[bytes]]:
+    """Return PATH(index, D[size]) of RFC 9162 §2.1.3.1 for each index, with one store read.
+
+    Requires 0 <= index < size for every index and at least `size` leaves appended
+    (MissingNodeError otherwise). Walking up from the leaf, each level contributes the
+    subtree beside the leaf's ancestor, if that subtree holds leaves of the tree: a
+    perfect node when it is complete, otherwise the right border
+    [(size >> level) << level, size), the fold of the frontier's perfect subtrees below
+    that level. O(log n) per proof; the tests check it against the RFC's recursion.
+    """
+    for index in indices:
+        if not 0 <= index < size:
+            raise TreeArgumentError(f"leaf index: got {index}, want 0 <= index < size ({size})")
+    keys = inclusion_proof_keys(indices, size)
+    nodes = _fetch(store, sorted(keys))
+    height = (size - 1).bit_length() if size else 0
+    # The frontier, lowest level first: (level, hash) per set bit of size.
+    frontier = [
+        (level, nodes[(level, (size >> level) - 1)])
+        for level in range(size.bit_length())
+        if size >> level & 1
+    ]
+    border: dict[int, bytes] = {}  # level -> MTH of the right border below that level
+    for level in range(1, height + 1):
+        below = [node_hash for lv, node_hash in reversed(frontier) if lv < level]
+        if below:
+            border[level] = _fold(below)
+    proofs = []
+    for index in indices:
+        path = []
+        for level in range(height):
+            sibling = (index >> level) ^ 1
+            if sibling << level >= size:
+                continue  # no leaves beside: the ancestor is promoted a level up
+            if (sibling + 1) << level <= size:
+                path.append(nodes[(level, sibling)])
+            else:
+                path.append(border[level])
+        proofs.append(path)
+    return proofs
+
+
+def inclusion_proof_keys(indices: Collection[int], size: int) -> set[NodeKey]:
+    """Return the nodes the inclusion proofs of `indices` in a tree of `size` leaves read.
+
+    Each proof reads the perfect sibling of its leaf's ancestor at every level, and, on
+    the right edge of a tree whose size is not a power of two, the perfect subtrees of
+    the frontier (one per set bit of size): at most 2 * bit_length(size) nodes for one
+    index. Requires 0 <= index < size.
+    """
+    keys: set[NodeKey] = set()
+    for level in range(size.bit_length()):
+        if size >> level & 1:
+            keys.add((level, (size >> level) - 1))
+    for index in indices:
+        for level in range(size.bit_length()):
+            sibling = (index >> level) ^ 1
+            if (sibling + 1) << level <= size:
+                keys.add((level, sibling))
+    return keys
 
 
 def consistency_proof(store: NodeStore, size1: int, size2: int) -> list[bytes]:

@@ -32,9 +32,6 @@ from projections.runner import DEFAULT_BATCH_SIZE, Projector
 if TYPE_CHECKING:
     from services.bootstrap import Services
 
-FAULT_EXIT_CODE = 99
-"""Exit code of a worker killed by the LEDGER_PROJECTION_FAULT test hook."""
-
 _HEADER = "subject,content"
 
 
@@ -76,37 +73,6 @@ def _instant(field: str) -> Callable[[str], Any]:
 # ------------------------------------------------------------------ project
 
 
-def fault_hook(spec: str | None) -> Callable[[str], None] | None:
-    """Return the crash hook that LEDGER_PROJECTION_FAULT=POINT[:N] asks for, or None.
-
-    The worker then dies (`os._exit`, no clean-up, like SIGKILL) the Nth time it reaches
-    POINT: `mid-batch` (some rows written), `before-tracking` (all rows, no tracking)
-    or `after-commit` (a batch committed). Only tests set it.
-    """
-    if not spec:
-        return None
-    point, _, nth = spec.partition(":")
-    if point not in ("mid-batch", "before-tracking", "after-commit"):
-        raise InvalidInputError(
-            f"LEDGER_PROJECTION_FAULT {spec!r}: want mid-batch, before-tracking or "
-            "after-commit, optionally :N"
-        )
-    try:
-        remaining = [int(nth) if nth else 1]
-    except ValueError:
-        raise InvalidInputError(f"LEDGER_PROJECTION_FAULT {spec!r}: N must be a number") from None
-
-    def hook(reached: str) -> None:
-        if reached != point:
-            return
-        remaining[0] -= 1
-        if remaining[0] <= 0:
-            sys.stdout.flush()
-            os._exit(FAULT_EXIT_CODE)
-
-    return hook
-
-
 @contextmanager
 def _stop_on_signals() -> Iterator[threading.Event]:
     stop = threading.Event()
@@ -130,7 +96,6 @@ def cmd_project(args: argparse.Namespace, services: Services) -> int:
         services.ledger,
         services.projector.model,
         batch_size=args.batch_size,
-        fault=fault_hook(services.settings.projection_fault),
     )
     scheduler = ExpiryScheduler(services.ledger, projector.model, services.ledger.clock)
     if args.rebuild:

@@ -41,9 +41,9 @@ from typing import Any, Final
 from uuid import UUID
 
 import orjson
-import rfc8785
 
 from ledger.application import Receipt
+from ledger.encoding import RecordError, canonical_json
 from ledger.errors import ConflictError, InvalidInputError
 from projections.database import Database
 
@@ -132,8 +132,8 @@ def body_digest(raw: bytes) -> str:
     """
     value = orjson.loads(raw) if raw.strip() else None
     try:
-        canonical = rfc8785.dumps(value)
-    except rfc8785.CanonicalizationError:
+        canonical = canonical_json(value)
+    except RecordError:
         canonical = orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
     return hashlib.sha256(canonical).hexdigest()
 

@@ -9,14 +9,11 @@ Each problem carries the request id, so a caller's report can be found in the lo
 from __future__ import annotations
 
 import re
-import sqlite3
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
 import orjson
 import structlog
-from eventsourcing.persistence import InterfaceError as StoreInterfaceError
-from eventsourcing.persistence import OperationalError as StoreOperationalError
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
@@ -24,6 +21,7 @@ from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ledger.errors import ErrorKind, LedgerError, StoreUnavailableError
+from projections.database import UNREACHABLE_ERRORS
 from services.http.routing import MalformedJson
 
 PROBLEM_JSON: Final = "application/problem+json"
@@ -40,21 +38,6 @@ STATUS_BY_KIND: Final[Mapping[ErrorKind, int]] = {
 RETRY_AFTER_SECONDS: Final = "1"
 _SLUG = re.compile(r"[^a-z0-9]+")
 _log = structlog.get_logger("consent_ledger.api")
-
-# Driver-level signs that the store cannot be reached, where the core let one through
-# untranslated; answered as 503 like StoreUnavailableError.
-_UNREACHABLE: tuple[type[Exception], ...] = (
-    StoreOperationalError,
-    StoreInterfaceError,
-    sqlite3.OperationalError,
-)
-try:  # PostgreSQL's driver is a dependency, but the API does not need it to start
-    import psycopg
-    import psycopg_pool
-
-    _UNREACHABLE += (psycopg.OperationalError, psycopg.InterfaceError, psycopg_pool.PoolTimeout)
-except ImportError:  # pragma: no cover - psycopg is installed with the package
-    pass
 
 
 class ApiProblem(Exception):
@@ -191,7 +174,7 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ValidationError, _on_validation_error)
     app.add_exception_handler(ApiProblem, _on_api_problem)
     app.add_exception_handler(StarletteHTTPException, _on_http_exception)
-    for error_type in _UNREACHABLE:
+    for error_type in UNREACHABLE_ERRORS:
         app.add_exception_handler(error_type, _on_store_unreachable)
     app.add_exception_handler(Exception, _on_unexpected)
 

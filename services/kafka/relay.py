@@ -28,6 +28,7 @@ from kafka import KafkaProducer
 from kafka.errors import KafkaError
 
 from ledger.application import ConsentLedger
+from ledger.backoff import Backoff
 from ledger.errors import ErrorKind, InvalidInputError, LedgerError, StoreUnavailableError
 from ledger.events import Entry, EventVoided, LedgerEvent, SubjectEvent
 from projections.database import Database
@@ -400,7 +401,9 @@ class Relay:
             target = self.ledger.ledger_position() if until_caught_up else None
         except (OperationalError, InterfaceError) as error:
             raise StoreUnavailableError(f"the ledger database is unavailable: {error}") from None
-        backoff = self.options.backoff_initial_s
+        options = self.options
+        initial_s = min(options.backoff_initial_s, options.backoff_max_s)
+        retrying = Backoff(initial_s, options.backoff_max_s).retrying()
         failing_since: float | None = None
         log.info("relay.started", position=self._safe_position(), topics=list(self.names.all()))
         while not stop.is_set():
@@ -414,15 +417,15 @@ class Relay:
                 if give_up_after_s is not None and now - failing_since >= give_up_after_s:
                     log.error("relay.giving_up", error=error.detail, position=self._position)
                     raise
+                pause = retrying.failed()
                 log.warning(
                     "relay.publish_failed",
                     error=error.detail,
                     position=self._position,
-                    retry_in_s=round(backoff, 3),
+                    retry_in_s=round(pause, 3),
                     failing_for_s=round(now - failing_since, 3),
                 )
-                stop.wait(backoff)
-                backoff = min(backoff * 2, self.options.backoff_max_s)
+                stop.wait(pause)
                 continue
             if failing_since is not None:
                 log.info(
@@ -430,7 +433,8 @@ class Relay:
                     position=self._position,
                     outage_s=round(time.monotonic() - failing_since, 3),
                 )
-                failing_since, backoff = None, self.options.backoff_initial_s
+                failing_since = None
+                retrying.succeeded()
             if target is not None and self.position() >= target:
                 break
             if published == 0:

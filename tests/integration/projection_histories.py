@@ -17,6 +17,7 @@ from uuid import UUID
 from hypothesis import strategies as st
 
 from ledger.application import Receipt
+from ledger.commands import AcceptTerms, Grant, Revoke
 from ledger.errors import LedgerError
 from projections.expiry import ExpiryScheduler
 from projections.runner import Projector
@@ -340,3 +341,50 @@ def instants_for(played: Played) -> tuple[st.SearchStrategy[Any], st.SearchStrat
         st.sampled_from(known_instants(played)).map(absolute),
     )
     return at, known_at
+
+
+PURPOSES = ("ai-training", "ai-generative-training")
+
+
+def write_history(services: Services, subjects: int) -> None:
+    """Write a varied history for `subjects` subjects, in a few group commits."""
+    ledger = services.ledger
+    ledger.publish_terms(
+        "v1",
+        datetime(2024, 1, 1, tzinfo=UTC),
+        [{"purpose": "ai-training", "default": "granted"}],
+    )
+    now = ledger.clock.now()
+    pending = []
+    for n in range(subjects):
+        subject = f"artist-{n}"
+        pending.append(
+            AcceptTerms(subject=subject, version="v1", effective_at=now - timedelta(days=30))
+        )
+        pending.append(
+            Grant(
+                subject=subject,
+                purpose=PURPOSES[n % 2],
+                party=("platform", "*", "acme")[n % 3],
+                content_ids=[f"track-{n}"] if n % 4 else None,
+                effective_at=now - timedelta(days=n % 7),
+                expires_at=now + timedelta(days=1) if n % 5 == 0 else None,
+            )
+        )
+        if n % 3 == 0:
+            pending.append(
+                Revoke(
+                    subject=subject,
+                    purpose="ai-training",
+                    content_ids=[f"track-{n}"],
+                    effective_at=now,
+                )
+            )
+    for start in range(0, len(pending), 200):
+        ledger.execute_many(pending[start : start + 200])
+    receipts = [
+        ledger.grant("artist-1", "ai-training", party="beta"),
+        ledger.revoke("artist-2", "ai-generative-training", party="*"),
+    ]
+    ledger.void(receipts[0].event_id, "entered in error")
+    ledger.erase("artist-4")

@@ -24,6 +24,7 @@ from projections.runner import Projector
 from services.bootstrap import Services, bootstrap
 from services.settings import Settings
 from tests.integration.projection_histories import ManualClock, clocked_services
+from tests.support.projection_faults import FaultyModel
 
 T0 = datetime(2030, 1, 1, tzinfo=UTC)
 
@@ -276,8 +277,10 @@ def test_a_write_the_projection_cannot_reach_in_time_is_answered_by_replay(
     release = threading.Event()
     stuck = Projector(
         services.ledger,
-        services.projector.model,
-        fault=lambda point: release.wait(30) if point == "before-tracking" else None,
+        FaultyModel(
+            services.projector.model,
+            lambda point: release.wait(30) if point == "before-tracking" else None,
+        ),
     )
     stuck.start_background()
     try:
@@ -299,8 +302,10 @@ def test_a_server_read_without_a_position_still_reflects_earlier_writes(
     release = threading.Event()
     stuck = Projector(
         services.ledger,
-        services.projector.model,
-        fault=lambda point: release.wait(30) if point == "before-tracking" else None,
+        FaultyModel(
+            services.projector.model,
+            lambda point: release.wait(30) if point == "before-tracking" else None,
+        ),
     )
     stuck.start_background()
     try:

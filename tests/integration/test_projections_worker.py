@@ -2,10 +2,10 @@
 
 The worker runs as a real `consent-ledger project` process. It is killed mid-batch,
 between writing a batch's rows and its tracking record, right after a commit (by the
-LEDGER_PROJECTION_FAULT hook, which calls `os._exit`), and by SIGKILL at an arbitrary
-moment. After each death the read models must hold exactly the batches whose tracking
-record was committed, and after a restart they must equal a rebuild from position 0 and
-answer as the replay does.
+test-side wrapper tests/support/projection_faults.py, which calls `os._exit`), and by
+SIGKILL at an arbitrary moment. After each death the read models must hold exactly the
+batches whose tracking record was committed, and after a restart they must equal a
+rebuild from position 0 and answer as the replay does.
 """
 
 from __future__ import annotations
@@ -15,61 +15,16 @@ import signal
 import subprocess
 import sys
 import time
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from ledger.commands import AcceptTerms, Grant, Revoke
 from services.bootstrap import Services
-from services.cli.projections import FAULT_EXIT_CODE
 from services.settings import Settings
+from tests.integration.projection_histories import write_history
+from tests.support.projection_faults import FAULT_EXIT_CODE
 
 PURPOSES = ("ai-training", "ai-generative-training")
-
-
-def write_history(services: Services, subjects: int) -> None:
-    """Write a varied history for `subjects` subjects, in a few group commits."""
-    ledger = services.ledger
-    ledger.publish_terms(
-        "v1",
-        datetime(2024, 1, 1, tzinfo=UTC),
-        [{"purpose": "ai-training", "default": "granted"}],
-    )
-    now = ledger.clock.now()
-    pending = []
-    for n in range(subjects):
-        subject = f"artist-{n}"
-        pending.append(
-            AcceptTerms(subject=subject, version="v1", effective_at=now - timedelta(days=30))
-        )
-        pending.append(
-            Grant(
-                subject=subject,
-                purpose=PURPOSES[n % 2],
-                party=("platform", "*", "acme")[n % 3],
-                content_ids=[f"track-{n}"] if n % 4 else None,
-                effective_at=now - timedelta(days=n % 7),
-                expires_at=now + timedelta(days=1) if n % 5 == 0 else None,
-            )
-        )
-        if n % 3 == 0:
-            pending.append(
-                Revoke(
-                    subject=subject,
-                    purpose="ai-training",
-                    content_ids=[f"track-{n}"],
-                    effective_at=now,
-                )
-            )
-    for start in range(0, len(pending), 200):
-        ledger.execute_many(pending[start : start + 200])
-    receipts = [
-        ledger.grant("artist-1", "ai-training", party="beta"),
-        ledger.revoke("artist-2", "ai-generative-training", party="*"),
-    ]
-    ledger.void(receipts[0].event_id, "entered in error")
-    ledger.erase("artist-4")
 
 
 def worker(settings: Settings, *args: str, fault: str | None = None) -> subprocess.Popen[str]:
@@ -81,11 +36,10 @@ def worker(settings: Settings, *args: str, fault: str | None = None) -> subproce
         LEDGER_LOG_FORMAT="json",
         LEDGER_LOG_LEVEL="warning",
     )
-    env.pop("LEDGER_PROJECTION_FAULT", None)
-    if fault is not None:
-        env["LEDGER_PROJECTION_FAULT"] = fault
+    # A fault runs the worker under the test-side wrapper that crashes it at that point.
+    command = ["services.cli.main"] if fault is None else ["tests.support.projection_faults", fault]
     return subprocess.Popen(
-        [sys.executable, "-m", "services.cli.main", "project", *args],
+        [sys.executable, "-m", *command, "project", *args],
         env=env,
         cwd=Path(__file__).resolve().parents[2],
         stdout=subprocess.PIPE,

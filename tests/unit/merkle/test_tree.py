@@ -25,6 +25,7 @@ from ledger.merkle import (
     consistency_proof,
     hash_leaf,
     inclusion_proof,
+    inclusion_proofs,
     root,
     verify_consistency,
     verify_inclusion,
@@ -248,3 +249,21 @@ def test_append_refuses_a_leaf_hash_that_is_not_32_bytes() -> None:
 def test_frontier_refuses_a_hash_count_that_does_not_match_its_size() -> None:
     with pytest.raises(TreeArgumentError, match="got 1 hashes, want 2"):
         Frontier(3, (EMPTY_ROOT,))
+
+
+@pytest.mark.parametrize("size", [*range(1, 70), 127, 128, 129, 255, 257])
+def test_batched_inclusion_proofs_equal_the_rfc_recursion_for_every_leaf(size: int) -> None:
+    entries = [i.to_bytes(4, "big") for i in range(size)]
+    counting = CountingStore()
+    append_many(counting, 0, [hash_leaf(entry) for entry in entries])
+    counting.reads.clear()
+    proofs = inclusion_proofs(counting, list(range(size)), size)
+    assert len(counting.reads) == 1
+    assert proofs == [rfc.path(index, entries) for index in range(size)]
+
+
+def test_batched_inclusion_proofs_refuse_an_index_outside_the_tree() -> None:
+    store = MemoryNodeStore()
+    append_many(store, 0, [_leaf(i) for i in range(4)])
+    with pytest.raises(TreeArgumentError, match=r"got 4, want 0 <= index < size \(4\)"):
+        inclusion_proofs(store, [0, 4], 4)

@@ -1,0 +1,127 @@
+"""The batch lookup behind `filter`: the tips of many (subject, content) pairs in one read.
+
+One statement, five row kinds told apart by a leading tag column (a UNION ALL over the
+tips, the terms tips, the erasures and the two clock reads), so that a batch of pairs
+costs one round trip whatever its size. Every branch yields the same ten columns; the
+ones a kind does not use are typed NULLs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from enum import IntEnum
+from typing import Any, Final
+
+from projections.timeline import CATALOGUE, Fact
+
+__all__ = ["PairTips", "RowKind", "pair_tips_query", "read_pair_tips"]
+
+
+class RowKind(IntEnum):
+    """The tag (first column) of each row kind the statement returns."""
+
+    TIP = 0  # a perm_current row: columns 1-8
+    TERMS_TIP = 1  # a perm_terms_current row: subject, event_id, effective_at, position, …
+    ERASURE = 2  # a perm_erasures row: subject, event_id
+    POSITION = 3  # the view position as known at `known_at` (column 7)
+    HEAD_RECORDED_AT = 4  # the latest recorded_at the view holds (column 8)
+
+
+_NULL_TEXT: Final = "CAST(NULL AS TEXT)"
+_NULL_INT: Final = "CAST(NULL AS BIGINT)"
+
+
+def _row(kind: RowKind, *columns: str) -> str:
+    """Return the select list of one branch: its tag, then the nine shared columns."""
+    return f"SELECT {int(kind)}, " + ", ".join(columns)
+
+
+_POSITION_KNOWN_AT: Final = (
+    _row(RowKind.POSITION, _NULL_TEXT, _NULL_TEXT, _NULL_TEXT, _NULL_INT, _NULL_TEXT,
+         _NULL_INT, "position", _NULL_INT, _NULL_TEXT)
+    + " FROM (SELECT position FROM perm_clock WHERE recorded_at <= ? "
+    "ORDER BY recorded_at DESC, position DESC LIMIT 1) AS p"
+)  # fmt: skip
+_POSITION_NOW: Final = (
+    _row(RowKind.POSITION, _NULL_TEXT, _NULL_TEXT, _NULL_TEXT, _NULL_INT, _NULL_TEXT,
+         _NULL_INT, "MAX(position)", _NULL_INT, _NULL_TEXT)
+    + " FROM perm_clock"
+)  # fmt: skip
+_TIPS: Final = (
+    _row(RowKind.TIP, "c.subject", "c.party", "c.scope", "c.kind", "c.event_id",
+         "c.effective_at", "c.position", "c.expires_at", _NULL_TEXT)
+    + " FROM q JOIN perm_current c ON c.subject = q.subject AND c.scope = q.scope "
+    "WHERE c.purpose = ? AND c.party IN ({parties}) AND c.aspect = 'all'"
+)  # fmt: skip
+_TERMS_TIPS: Final = (
+    _row(RowKind.TERMS_TIP, "t.subject", _NULL_TEXT, _NULL_TEXT, _NULL_INT, "t.event_id",
+         "t.effective_at", "t.position", "t.effective_from", "t.version")
+    + " FROM perm_terms_current t WHERE t.subject IN (SELECT subject FROM q)"
+)  # fmt: skip
+_ERASURES: Final = (
+    _row(RowKind.ERASURE, "e.subject", _NULL_TEXT, _NULL_TEXT, _NULL_INT, "e.event_id",
+         _NULL_INT, _NULL_INT, _NULL_INT, _NULL_TEXT)
+    + " FROM perm_erasures e WHERE e.subject IN (SELECT subject FROM q) AND e.recorded_at <= ?"
+)  # fmt: skip
+_HEAD: Final = (
+    _row(RowKind.HEAD_RECORDED_AT, _NULL_TEXT, _NULL_TEXT, _NULL_TEXT, _NULL_INT, _NULL_TEXT,
+         _NULL_INT, _NULL_INT, "MAX(recorded_at)", _NULL_TEXT)
+    + " FROM perm_clock"
+)  # fmt: skip
+
+
+@dataclass
+class PairTips:
+    """What `tips_for_pairs` read: tips by (subject, party, scope), terms and erasures."""
+
+    facts: dict[tuple[str, str, str], Fact] = field(default_factory=dict)
+    acceptances: dict[str, tuple[str, str, int, int, int]] = field(default_factory=dict)
+    erasures: dict[str, str] = field(default_factory=dict)
+    position: int = 0
+    head_recorded_at: int | None = None
+
+
+def pair_tips_query(
+    purpose: str,
+    parties: Sequence[str],
+    pairs: Sequence[tuple[str, str]],
+    *,
+    known_at: int,
+    known_at_given: bool,
+) -> tuple[str, list[Any]]:
+    """Return the statement (`?` placeholders, bare names) and parameters of a batch read.
+
+    Only aspect `all` is read (the batch filter asks about every aspect). Requires at
+    least one pair and one party.
+    """
+    scoped = list(dict.fromkeys((s, scope) for s, c in pairs for scope in (c, CATALOGUE)))
+    values = ", ".join(["(?, ?)"] * len(scoped))
+    party_marks = ", ".join("?" * len(parties))
+    position = _POSITION_KNOWN_AT if known_at_given else _POSITION_NOW
+    statement = f"WITH q (subject, scope) AS (VALUES {values}) " + " UNION ALL ".join(
+        (_TIPS.format(parties=party_marks), _TERMS_TIPS, _ERASURES, position, _HEAD)
+    )
+    params: list[Any] = [value for pair in scoped for value in pair]
+    params.extend([purpose, *parties, known_at])
+    if known_at_given:
+        params.append(known_at)
+    return statement, params
+
+
+def read_pair_tips(rows: Iterable[Sequence[Any]]) -> PairTips:
+    """Return the PairTips the rows of `pair_tips_query` hold."""
+    tips = PairTips()
+    for row in rows:
+        kind = row[0]
+        if kind == RowKind.TIP:
+            tips.facts[(row[1], row[2], row[3])] = Fact(row[4], row[5], row[6], row[7], row[8])
+        elif kind == RowKind.TERMS_TIP:
+            tips.acceptances[row[1]] = (row[5], row[9], row[6], row[7], row[8])
+        elif kind == RowKind.ERASURE:
+            tips.erasures[row[1]] = row[5]
+        elif kind == RowKind.POSITION:
+            tips.position = row[7] or 0
+        else:
+            tips.head_recorded_at = row[8]
+    return tips

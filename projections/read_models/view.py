@@ -1,0 +1,350 @@
+"""The permissions read models in SQL, kept by an `eventsourcing` tracking recorder.
+
+`PermissionsView` is a `TrackingRecorder` of the `eventsourcing` library (SQLite or
+PostgreSQL flavour, on the ledger's own datastore) that also owns the read-model tables
+(`perm_*`). `apply` writes one batch of ledger entries into every table *and* the
+tracking record in one transaction: a crash at any point leaves both as they were before
+the batch, and a batch is applied only if the tracking record still holds the position
+it was read after, so no event is ever applied twice. Its tracking row is named
+`<ledger>:permissions` so that other views in the same database keep rows of their own.
+
+A rebuild fills shadow copies of the tables through a second view (`shadow`, tracking
+row `<ledger>:permissions:rebuild`) and `swap_in` replaces the live tables with them
+and moves the tracking record in one transaction, so readers see the old tables or the
+new ones, never an empty window.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager
+from typing import Any
+
+import orjson
+from eventsourcing.persistence import TrackingRecorder
+
+from ledger.decisions import Question
+from ledger.events import Entry
+from projections.database import translate_driver_errors
+from projections.permissions import TermsVersion, current_query, read_current
+from projections.read_models.bulk import BulkWrite
+from projections.read_models.pair_tips import PairTips, pair_tips_query, read_pair_tips
+from projections.read_models.schema import (
+    SHADOW_SUFFIX,
+    TABLE_NAMES,
+    TABLES,
+    index_ddl,
+    shadow_name,
+    table_ddl,
+)
+from projections.read_models.writer import ViewConflictError, write_entries
+from projections.timeline import (
+    Evidence,
+    freshness_lookup,
+    question_keys,
+    read_evidence,
+    timeline_query,
+)
+
+__all__ = ["PermissionsView", "ViewConflictError"]
+
+READ_MODELS = "the read models are unavailable"  # how an outage is reported
+
+
+class PermissionsView(TrackingRecorder):
+    """The permissions read models and their tracking record (one dialect per subclass)."""
+
+    dialect: str = ""
+    tracking_name: str = "ConsentLedger:permissions"
+    freshness: str | None = None  # the lookup of the ledger head (see `follow`)
+    shadow_of: PermissionsView | None = None  # the live view, when this one is its shadow
+    _terms_cache: dict[str, TermsVersion]
+
+    # ------------------------------------------------------------ dialect hooks
+
+    def _write(self) -> AbstractContextManager[Any]:
+        """Return a context yielding a cursor in one read-write transaction."""
+        raise NotImplementedError
+
+    def _query(self, statement: str, params: Sequence[Any]) -> list[Sequence[Any]]:
+        """Run one read-only statement and return its rows (indexable)."""
+        raise NotImplementedError
+
+    def _tracking_table(self) -> str:
+        """Return the (qualified) name of the library's tracking table."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Release what the view holds beyond the ledger's datastore."""
+
+    def _track(self, cursor: Any, position: int) -> None:
+        """Advance the tracking record inside the caller's transaction."""
+        raise NotImplementedError
+
+    def _create_tracking_table(self) -> None:
+        """Create the library's tracking table."""
+        raise NotImplementedError
+
+    def _schema(self) -> str:
+        """Return the schema the tables live in (the DDL lock's scope)."""
+        return "main"
+
+    def _swap_tables(self, cursor: Any) -> None:
+        """Drop the live tables and rename the shadow copies into their place."""
+        raise NotImplementedError
+
+    def bulk(self, cursor: Any, write: BulkWrite, rows: Sequence[Sequence[Any]]) -> None:
+        """Apply `write` to `rows` inside the caller's transaction (row by row here)."""
+        if rows:
+            cursor.executemany(self.sql(write.rowwise()), rows)
+
+    def _translate(self, statement: str) -> str:
+        """Return a bare-named `?` statement in this dialect (placeholders, qualified names)."""
+        return statement
+
+    # ------------------------------------------------------------------- set-up
+
+    def sql(self, statement: str) -> str:
+        """Return `statement` in this dialect, on this view's tables (live or shadow)."""
+        if self.shadow_of is not None:
+            statement = shadow_name(statement)
+        return self._translate(statement)
+
+    def ddl(self) -> list[str]:
+        """Return the statements that create the read-model tables (idempotent)."""
+        suffix = SHADOW_SUFFIX if self.shadow_of is not None else ""
+        return [self.sql(s) for s in table_ddl(self.dialect)] + [
+            self.sql(s) for s in index_ddl(suffix)
+        ]
+
+    def create_table(self) -> None:
+        """Create the tracking table, the read-model tables and this view's tracking row."""
+        self._create_tracking_table()
+        with self._write() as cursor:
+            self._lock_ddl(cursor)
+            for statement in self.ddl():
+                cursor.execute(statement)
+            cursor.execute(
+                self._translate(
+                    f"SELECT notification_id FROM {self._tracking_table()} "
+                    "WHERE application_name = ?"
+                ),
+                [self.tracking_name],
+            )
+            if cursor.fetchone() is None:
+                cursor.execute(
+                    self._translate(
+                        f"INSERT INTO {self._tracking_table()} "
+                        "(application_name, notification_id) VALUES (?, ?) "
+                        "ON CONFLICT (application_name) DO NOTHING"
+                    ),
+                    [self.tracking_name, 0],
+                )
+
+    def _lock_ddl(self, cursor: Any) -> None:
+        """Serialise this view's DDL with other processes' (projections.database.lock_ddl)."""
+        from projections.database import lock_ddl
+
+        lock_ddl(cursor, self.dialect, self._schema(), "read-models")
+
+    # ----------------------------------------------------------------- position
+
+    def position(self) -> int:
+        """Return the ledger position the read models reflect (0 before any event)."""
+        return self.max_tracking_id(self.tracking_name) or 0
+
+    def _lock_position(self, cursor: Any) -> int:
+        """Lock this view's tracking row for the transaction and return its position.
+
+        A no-op update takes the write lock first (SQLite) or the row lock (PostgreSQL),
+        so concurrent projectors queue here and each sees the other's committed position.
+        """
+        cursor.execute(
+            self._translate(
+                f"UPDATE {self._tracking_table()} SET notification_id = notification_id "
+                "WHERE application_name = ? RETURNING notification_id"
+            ),
+            [self.tracking_name],
+        )
+        row = cursor.fetchone()
+        if row is None:
+            raise ViewConflictError(f"tracking row {self.tracking_name!r} is missing")
+        return int(row[0])
+
+    def _set_position(self, cursor: Any, position: int) -> None:
+        """Set this view's tracking record to `position` (it may move back) in the transaction."""
+        cursor.execute(
+            self._translate(
+                f"UPDATE {self._tracking_table()} SET notification_id = ? "
+                "WHERE application_name = ?"
+            ),
+            [position, self.tracking_name],
+        )
+
+    # --------------------------------------------------------------------- write
+
+    def apply(self, entries: Sequence[Entry], *, after: int) -> int:
+        """Apply `entries` (ledger order, all after position `after`) in one transaction.
+
+        Writes every read-model row and advances the tracking record to the last entry's
+        position, atomically. Raises ViewConflictError, writing nothing, if the view's
+        position is no longer `after` (another projector got there first).
+        """
+        if not entries:
+            return after
+        terms = dict(self._terms_cache)
+        with translate_driver_errors(READ_MODELS), self._write() as cursor:
+            held = self._lock_position(cursor)
+            if held != after:
+                raise ViewConflictError(
+                    f"view {self.tracking_name!r} is at position {held}, not {after}"
+                )
+            self._write_entries(cursor, entries, terms)
+            self._track(cursor, entries[-1].position)
+        self._terms_cache.update(terms)
+        return entries[-1].position
+
+    def _write_entries(
+        self, cursor: Any, entries: Sequence[Entry], terms: dict[str, TermsVersion]
+    ) -> None:
+        """Write the rows of `entries` in the caller's transaction (a seam for fault tests)."""
+        write_entries(self, cursor, entries, terms)
+
+    # ------------------------------------------------------------------ rebuild
+
+    def shadow(self) -> PermissionsView:
+        """Return an empty view over fresh shadow copies of the tables, at position 0.
+
+        Drops what an interrupted rebuild left behind. The shadow shares this view's
+        datastore; its tracking row is `<tracking name>:rebuild`. Run one rebuild at a
+        time: a second one empties the shadow the first is filling (the live tables
+        stay untouched either way, and the swap checks the shadow's position).
+        """
+        shadow = copy.copy(self)
+        shadow.shadow_of = self
+        shadow.tracking_name = f"{self.tracking_name}:rebuild"
+        shadow._terms_cache = {}
+        with translate_driver_errors(READ_MODELS), self._write() as cursor:
+            self._lock_ddl(cursor)
+            for table in TABLE_NAMES:
+                cursor.execute(shadow.sql(f"DROP TABLE IF EXISTS {table}"))
+        shadow.create_table()
+        with translate_driver_errors(READ_MODELS), self._write() as cursor:
+            shadow._set_position(cursor, 0)
+        return shadow
+
+    def swap_in(self, shadow: PermissionsView) -> bool:
+        """Replace the live tables by `shadow`'s and take its position, in one transaction.
+
+        Returns False, changing nothing, when the live view has moved past the shadow
+        (a worker applied events meanwhile): catch the shadow up and call again.
+        """
+        with translate_driver_errors(READ_MODELS), self._write() as cursor:
+            live = self._lock_position(cursor)
+            rebuilt = shadow._lock_position(cursor)
+            if rebuilt < live:
+                return False
+            self._lock_ddl(cursor)
+            self._swap_tables(cursor)
+            self._set_position(cursor, rebuilt)
+            cursor.execute(
+                self._translate(f"DELETE FROM {self._tracking_table()} WHERE application_name = ?"),
+                [shadow.tracking_name],
+            )
+        # Terms are append-only: the rebuilt ones equal the held ones, so readers sharing
+        # the cache keep every version they had (never clear it under them).
+        self._terms_cache.update(shadow._terms_cache)
+        return True
+
+    # ---------------------------------------------------------------------- read
+
+    def terms(self, version: str | None = None) -> Mapping[str, TermsVersion]:
+        """Return the published terms by version; reload when `version` is not yet held."""
+        cache = self._terms_cache
+        if version is not None and version not in cache:
+            for row in self._query(
+                self.sql("SELECT version, effective_from, defaults FROM perm_terms"), []
+            ):
+                cache.setdefault(row[0], TermsVersion(row[0], row[1], orjson.loads(row[2])))
+        return cache
+
+    def follow(self, events_table: str, position_column: str) -> None:
+        """Name the ledger's events table, so that reads can tell the ledger head."""
+        self.freshness = freshness_lookup(events_table, position_column)
+
+    def evidence(
+        self,
+        question: Question,
+        *,
+        known_at_given: bool,
+        tips: bool = True,
+        with_head: bool = False,
+    ) -> Evidence:
+        """Read what the rules need to answer `question`, each read one statement (a
+        snapshot): the current tips when they can answer (only "as known now": tips
+        reflect every recorded fact), else each key's latest fact on the timeline, else
+        also each key's latest fact not expired. `with_head` also reads, in the same
+        statement, the view's position and the ledger head (`Evidence.lagging`).
+        """
+        key_count = len(question_keys(question.party, question.content, question.aspect))
+        freshness = self.freshness if with_head else None
+        if tips and not known_at_given:
+            statement, params = current_query(question, known_at_given=False, freshness=freshness)
+            found = read_current(self._query(self.sql(statement), params), question, key_count)
+            if found is not None:
+                return found
+        for applicable in (False, True):
+            statement, params = timeline_query(
+                question, known_at_given=known_at_given, applicable=applicable, freshness=freshness
+            )
+            rows = self._query(self.sql(statement), params)
+            evidence = read_evidence(rows, question, key_count, applicable=applicable)
+            if evidence is not None:
+                return evidence
+        raise AssertionError("a full timeline read always returns evidence")
+
+    def tips_for_pairs(
+        self,
+        purpose: str,
+        parties: Sequence[str],
+        pairs: Sequence[tuple[str, str]],
+        *,
+        known_at: int,
+        known_at_given: bool,
+    ) -> PairTips:
+        """Read, in one statement, the tips that may answer a batch of (subject, content).
+
+        Only aspect `all` is read (the batch filter asks about every aspect).
+        """
+        statement, params = pair_tips_query(
+            purpose, parties, pairs, known_at=known_at, known_at_given=known_at_given
+        )
+        return read_pair_tips(self._query(self.sql(statement), params))
+
+    def due_expiries(self, now: int, limit: int) -> list[tuple[str, str]]:
+        """Return up to `limit` (subject, grant event id) whose expiry is due by `now`."""
+        rows = self._query(
+            self.sql(
+                "SELECT subject, grant_event_id FROM perm_expiries WHERE expires_at <= ? "
+                "ORDER BY expires_at, grant_event_id LIMIT ?"
+            ),
+            [now, limit],
+        )
+        return [(row[0], row[1]) for row in rows]
+
+    def dump(self) -> dict[str, list[tuple[Any, ...]]]:
+        """Return every read-model table's rows in primary-key order (for comparisons)."""
+        return {
+            table: [
+                tuple(row)
+                for row in self._query(self.sql(f"SELECT * FROM {table} ORDER BY {key}"), [])
+            ]
+            for table, key in TABLES
+        }
+
+    def count(self, table: str) -> int:
+        """Return the number of rows in one read-model table."""
+        if table not in TABLE_NAMES:
+            raise ValueError(f"no read-model table {table!r}")
+        return int(self._query(self.sql(f"SELECT COUNT(*) FROM {table}"), [])[0][0])
