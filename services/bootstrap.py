@@ -62,7 +62,11 @@ def load_vocabulary(purposes_file: Path | None) -> Vocabulary:
     return vocabulary.with_purposes(extra)
 
 
-EVENT_STORE_TABLE = "stored_events"  # the eventsourcing recorder's table, both backends
+def event_store_table(url: DatabaseUrl) -> str:
+    """Return the name of the event store's table (the eventsourcing recorder's naming)."""
+    if url.dialect == "sqlite":
+        return "stored_events"
+    return f"{ConsentLedger.name.lower()}_events"
 
 
 def bootstrap(
@@ -76,7 +80,7 @@ def bootstrap(
     """
     url = DatabaseUrl.parse(settings.database_url)
     database = Database(url)
-    if existing_only and not database.exists(EVENT_STORE_TABLE):
+    if existing_only and not database.exists(event_store_table(url)):
         where = str(url.sqlite_path) if url.sqlite_path is not None else f"schema {url.schema}"
         raise LedgerNotFoundError(where)
     database.prepare()
