@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from services.http.keys import Role
+from services.api_keys import Role
 
 if TYPE_CHECKING:
     from services.bootstrap import Services

@@ -10,22 +10,31 @@ from __future__ import annotations
 import argparse
 import hashlib
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, Final
 from uuid import UUID
 
 import orjson
 
 from ledger.application import Receipt
 from ledger.errors import ConflictError, ErrorKind, InvalidInputError, LedgerError
-from ledger.instants import parse_instant
+from ledger.vocabulary import DEFAULT_PURPOSES, Vocabulary
 from projections.history import history_json
 from services.bootstrap import Services, bootstrap
 from services.cli import api as cli_api
 from services.cli import audit as cli_audit
 from services.cli import projections as cli_projections
 from services.cli import relay as cli_relay
+from services.cli.args import (
+    TIME_HELP,
+    CliUsageError,
+    Handler,
+    Parser,
+    evidence_flags,
+    instant,
+    scope_flags,
+)
 from services.logs import configure_logging
 from services.settings import Settings
 
@@ -35,38 +44,6 @@ EXIT_CODES = {
     ErrorKind.CONFLICT: 4,
     ErrorKind.UNAVAILABLE: 5,
 }
-
-READ_ONLY_VERBS = frozenset(
-    {"check", "filter", "history", "export", "audit", "inclusion", "consistency"}
-)
-"""Verbs that only read: pointed at a ledger that does not exist, they create nothing."""
-
-Handler = Callable[[argparse.Namespace, Services], int]
-
-
-class CliUsageError(Exception):
-    """A command line that argparse refused."""
-
-
-class Parser(argparse.ArgumentParser):
-    """An argument parser whose errors are one line, not a usage dump."""
-
-    def error(self, message: str) -> NoReturn:
-        """Raise the usage error so `main` prints it as one line."""
-        raise CliUsageError(f"{self.prog}: {message}")
-
-
-def instant(field: str) -> Callable[[str], Any]:
-    """Return an argparse type that parses an ISO 8601 instant with a zone."""
-
-    def parse(text: str) -> Any:
-        try:
-            return parse_instant(text, field=field)
-        except LedgerError as error:
-            raise argparse.ArgumentTypeError(error.detail.split(": ", 1)[-1]) from None
-
-    parse.__name__ = "time"
-    return parse
 
 
 def emit_json(value: object) -> None:
@@ -242,101 +219,213 @@ def cmd_demo(args: argparse.Namespace, services: Services) -> int:
 
 # ------------------------------------------------------------------- parser
 
+GLOBAL_FLAGS: Final = {
+    "database_url": None,
+    "data_dir": None,
+    "kafka_bootstrap_servers": None,
+    "json": False,
+}
+"""The flags every verb takes, before or after it, and their value when absent."""
+
+VERB_GROUPS: Final = (cli_projections, cli_api, cli_audit, cli_relay)
+"""Modules adding verbs: each has `register(verb, common)`. Add a group with one line."""
+
+EXAMPLES: Final = """\
+examples:
+  consent-ledger demo                          # load the SoundCloud 2024-2025 scenario
+  consent-ledger terms publish 2025-05 --effective-from 2025-05-14 \\
+      --clause ai-training=denied --clause personalization=granted --document terms.pdf
+  consent-ledger terms accept artist-1 2025-05 --at 2025-05-20T09:30:00Z
+  consent-ledger grant artist-1 ai-training --party acme-ai --content track-1 track-2
+  consent-ledger check artist-1 ai-generative-training --at 2024-06-01 --json
+  printf 'subject,content\\nartist-1,track-1\\n' | consent-ledger filter ai-training
+  consent-ledger --database-url postgresql://localhost/ledger history artist-1
+  consent-ledger export out/ && consent-ledger verify out/ --public-key log.pub
+  consent-ledger serve --port 8000             # HTTP API, docs at /docs
+
+Global flags (--database-url, --data-dir, --kafka, --json) go before or after the verb.
+Exit codes: 0 done, 1 verify/audit found a problem, 2 invalid input or usage,
+3 not found, 4 conflict, 5 store unavailable.
+"""
+
+
+def purposes_help(vocabulary: Vocabulary | None = None) -> str:
+    """Return the list of purposes for `--help`: name, consent model, CAWG label."""
+    purposes = (vocabulary or Vocabulary()).purposes.values()
+    width = max(len(p.name) for p in DEFAULT_PURPOSES) + 2
+    lines = [
+        f"  {p.name:<{width}}{p.model.value}" + (f" (CAWG {p.cawg_label})" if p.cawg_label else "")
+        for p in purposes
+    ]
+    return (
+        "purposes (LEDGER_PURPOSES_FILE may add more; opt-in purposes need an explicit grant):\n"
+        + "\n".join(lines)
+    )
+
+
+def global_flags() -> Parser:
+    """Return the parent parser of the global flags.
+
+    Their default is SUPPRESS so that a flag given before the verb is not overwritten by
+    the verb's absent one; `main` fills in `GLOBAL_FLAGS` for the flags given nowhere.
+    """
+    common = Parser(add_help=False, argument_default=argparse.SUPPRESS)
+    common.add_argument(
+        "--database-url",
+        metavar="URL",
+        help="sqlite:///path.db or postgresql://…; overrides LEDGER_DATABASE_URL",
+    )
+    common.add_argument(
+        "--data-dir",
+        type=Path,
+        metavar="DIR",
+        help="folder of the keys; overrides LEDGER_DATA_DIR (default: beside the database)",
+    )
+    common.add_argument(
+        "--kafka",
+        dest="kafka_bootstrap_servers",
+        metavar="HOST:PORT",
+        help="Kafka brokers; overrides KAFKA_BOOTSTRAP_SERVERS",
+    )
+    common.add_argument("--json", action="store_true", help="print machine-readable JSON")
+    return common
+
 
 def build_parser() -> Parser:
     """Build the whole command line: verbs, flags and their handlers."""
-    common = Parser(add_help=False)
-    common.add_argument("--database-url", help="overrides LEDGER_DATABASE_URL")
-    common.add_argument("--data-dir", type=Path, help="overrides LEDGER_DATA_DIR (keys)")
-    common.add_argument(
-        "--kafka", dest="kafka_bootstrap_servers", help="overrides KAFKA_BOOTSTRAP_SERVERS"
+    common = global_flags()
+    parser = Parser(
+        prog="consent-ledger",
+        description=f"Consent Ledger: the consent system of record.\n\n{purposes_help()}",
+        epilog=EXAMPLES,
+        parents=[common],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    common.add_argument("--json", action="store_true", help="print machine-readable JSON")
-
-    parser = Parser(prog="consent-ledger", description=__doc__.splitlines()[0])
     verbs = parser.add_subparsers(dest="verb", metavar="VERB", parser_class=Parser)
     verbs.required = True
 
     def verb(name: str, handler: Handler, help_text: str, sub: Any = verbs) -> Parser:
-        p: Parser = sub.add_parser(name, parents=[common], help=help_text, description=help_text)
-        p.set_defaults(handler=handler, read_only=name in READ_ONLY_VERBS)
+        p: Parser = sub.add_parser(
+            name,
+            parents=[common],
+            help=help_text,
+            description=help_text,
+        )
+        p.set_defaults(handler=handler)
         return p
 
-    def scope_flags(p: Parser) -> None:
-        p.add_argument("--party", default="platform", help="platform, a third party or '*'")
-        p.add_argument(
-            "--content", nargs="+", action="extend", metavar="ID", help="content ids (repeatable)"
-        )
-        p.add_argument("--aspect", default="all", help="music, voice, likeness or all")
+    subject_help = "the subject: the rights holder's pseudonymous id, e.g. artist-1"
+    purpose_help = "a purpose of the vocabulary (see consent-ledger --help), e.g. ai-training"
 
-    terms = verbs.add_parser("terms", help="publish or accept terms")
+    terms = verb("terms", _group_only, "publish or accept terms")
     terms_verbs = terms.add_subparsers(dest="terms_verb", metavar="ACTION", parser_class=Parser)
     terms_verbs.required = True
     p = verb("publish", cmd_terms_publish, "publish a terms version", terms_verbs)
-    p.add_argument("version")
-    p.add_argument("--effective-from", required=True, type=instant("--effective-from"))
-    p.add_argument("--clause", nargs="+", action="extend", metavar="PURPOSE=granted|denied")
-    p.add_argument("--document", help="the terms document; its SHA-256 is recorded")
+    p.add_argument("version", help="the version id, e.g. 2025-05")
+    p.add_argument(
+        "--effective-from",
+        required=True,
+        type=instant("--effective-from"),
+        metavar="T",
+        help=f"when the terms take effect; {TIME_HELP}",
+    )
+    p.add_argument(
+        "--clause",
+        nargs="+",
+        action="extend",
+        metavar="PURPOSE=granted|denied",
+        help="the first party's default for a purpose; repeatable",
+    )
+    p.add_argument("--document", metavar="FILE", help="the terms document; its SHA-256 is recorded")
     p = verb("accept", cmd_terms_accept, "record a subject's acceptance of terms", terms_verbs)
-    p.add_argument("subject")
-    p.add_argument("version")
-    p.add_argument("--at", type=instant("--at"), help="effective time (default now)")
-    p.add_argument("--channel")
-    p.add_argument("--method")
-    p.add_argument("--evidence", action="append", metavar="KEY=VALUE")
+    p.add_argument("subject", help=subject_help)
+    p.add_argument("version", help="a published terms version")
+    p.add_argument(
+        "--at", type=instant("--at"), metavar="T", help=f"effective time (default now); {TIME_HELP}"
+    )
+    evidence_flags(p)
 
     p = verb("grant", cmd_grant, "record a consent grant")
-    p.add_argument("subject")
-    p.add_argument("purpose")
+    p.add_argument("subject", help=subject_help)
+    p.add_argument("purpose", help=purpose_help)
     scope_flags(p)
-    p.add_argument("--expires", type=instant("--expires"))
-    p.add_argument("--at", type=instant("--at"), help="effective time (default now)")
-    p.add_argument("--channel")
-    p.add_argument("--method")
-    p.add_argument("--evidence", action="append", metavar="KEY=VALUE")
+    p.add_argument(
+        "--expires",
+        type=instant("--expires"),
+        metavar="T",
+        help=f"when the grant stops applying (exclusive); {TIME_HELP}",
+    )
+    p.add_argument(
+        "--at", type=instant("--at"), metavar="T", help=f"effective time (default now); {TIME_HELP}"
+    )
+    evidence_flags(p)
 
     p = verb("revoke", cmd_revoke, "record a consent revocation")
-    p.add_argument("subject")
-    p.add_argument("purpose")
+    p.add_argument("subject", help=subject_help)
+    p.add_argument("purpose", help=purpose_help)
     scope_flags(p)
-    p.add_argument("--at", type=instant("--at"), help="effective time (default now)")
-    p.add_argument("--reason")
-    p.add_argument("--channel")
-    p.add_argument("--method")
-    p.add_argument("--evidence", action="append", metavar="KEY=VALUE")
+    p.add_argument(
+        "--at", type=instant("--at"), metavar="T", help=f"effective time (default now); {TIME_HELP}"
+    )
+    p.add_argument("--reason", help="why it was revoked (kept, never published)")
+    evidence_flags(p)
 
     p = verb("void", cmd_void, "void an event entered in error")
-    p.add_argument("event_id")
-    p.add_argument("--reason", required=True)
+    p.add_argument(
+        "event_id", metavar="EVENT_ID", help="the UUID of a grant, revocation or acceptance"
+    )
+    p.add_argument("--reason", required=True, help="why it was entered in error")
 
     p = verb("check", cmd_check, "answer: may this purpose use this subject's content?")
-    p.add_argument("subject")
-    p.add_argument("purpose")
-    scope_flags(p)
-    p.add_argument("--at", type=instant("--at"), help="effective instant (default now)")
-    p.add_argument("--known-at", type=instant("--known-at"), help="ledger instant (default now)")
+    p.add_argument("subject", help=subject_help)
+    p.add_argument("purpose", help=purpose_help)
+    scope_flags(p, many_contents=False)
+    p.add_argument(
+        "--at",
+        type=instant("--at"),
+        metavar="T",
+        help=f"effective instant (default now); {TIME_HELP}",
+    )
+    p.add_argument(
+        "--known-at",
+        type=instant("--known-at"),
+        metavar="T",
+        help=f"ledger instant: what was known then (default now); {TIME_HELP}",
+    )
     p.add_argument(
         "--min-position", type=int, metavar="N", help="reflect at least the write at position N"
     )
 
     p = verb("history", cmd_history, "show a subject's events")
-    p.add_argument("subject")
-    p.add_argument("--at", type=instant("--at"))
-    p.add_argument("--known-at", type=instant("--known-at"))
+    p.add_argument("subject", help=subject_help)
+    p.add_argument(
+        "--at", type=instant("--at"), metavar="T", help=f"only events effective by T; {TIME_HELP}"
+    )
+    p.add_argument(
+        "--known-at", type=instant("--known-at"), metavar="T", help=f"as known at T; {TIME_HELP}"
+    )
 
     p = verb("erase", cmd_erase, "erase a subject's personal data")
-    p.add_argument("subject")
-    p.add_argument("--reason")
+    p.add_argument("subject", help=subject_help)
+    p.add_argument("--reason", help="why (e.g. the request's reference)")
 
     verb("demo", cmd_demo, "load the SoundCloud 2024-2025 scenario and walk through it")
 
-    for extension in (cli_projections, cli_api, cli_audit, cli_relay):
-        extension.register(verb, common)
+    for group in VERB_GROUPS:
+        group.register(verb, common)
     return parser
 
 
+def _group_only(args: argparse.Namespace, services: Services) -> int:
+    """Stand in for a verb group's handler: argparse requires one of its actions."""
+    raise InvalidInputError(f"{args.verb}: name an action (see consent-ledger {args.verb} --help)")
+
+
 def settings_from(args: argparse.Namespace) -> Settings:
-    """Return the environment's settings with this command line's overrides."""
+    """Return the environment's settings with this command line's overrides.
+
+    Raises SettingsError (exit 2) naming a variable whose value does not parse.
+    """
     return Settings.from_env().with_overrides(
         database_url=args.database_url,
         data_dir=args.data_dir,
@@ -352,14 +441,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CliUsageError as error:
         print(f"consent-ledger: error: {str(error).split(': ', 1)[-1]}", file=sys.stderr)
         return 2
-    settings = settings_from(args)
-    configure_logging(settings.log_format, settings.log_level)
+    for name, default in GLOBAL_FLAGS.items():
+        if not hasattr(args, name):
+            setattr(args, name, default)
     services: Services | None = None
     try:
+        settings = settings_from(args)
+        configure_logging(settings.log_format, settings.log_level)
         offline = getattr(args, "offline_handler", None)
         if offline is not None:  # a verb that needs no ledger (e.g. verify): no bootstrap
             return int(offline(args))
-        services = bootstrap(settings, existing_only=getattr(args, "read_only", False))
+        services = bootstrap(settings)
         handler: Handler = args.handler
         return handler(args, services)
     except LedgerError as error:

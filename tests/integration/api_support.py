@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 
 from services.bootstrap import Services
 from services.http.app import create_app
-from services.http.keys import Role
+from services.api_keys import Role
 
 TERMS_2025 = {
     "version": "2025-05",

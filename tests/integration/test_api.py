@@ -12,7 +12,7 @@ import structlog
 
 from ledger.instants import parse_instant
 from services.bootstrap import Services
-from services.http.keys import Role
+from services.api_keys import Role
 from services.logs import configure_logging
 from tests.integration.api_support import TERMS_2025, Api, assert_problem, running_api
 

@@ -19,7 +19,7 @@ from services.http.idempotency import (
     body_digest,
     slot_for,
 )
-from services.http.keys import Role
+from services.api_keys import Role
 from tests.integration.api_support import TERMS_2025, Api, assert_problem, running_api
 
 pytestmark = pytest.mark.timeout(120)

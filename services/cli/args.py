@@ -1,0 +1,102 @@
+"""The argument types and flags every verb group of the command line shares.
+
+One `instant` type (ISO 8601 with a zone, the ledger's own parser), one `scope_flags`, one
+`evidence_flags`. Identifiers are checked by the ledger's one rule (`check_identifier`),
+the same that HTTP applies. A verb
+group module `services/cli/<group>.py` exposes `register(verb, common)`, where `verb` is
+a `VerbAdder`; `services.cli.main` calls it.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, NoReturn, Protocol
+
+from ledger.errors import LedgerError
+from ledger.instants import parse_instant
+from ledger.vocabulary import ASPECTS
+
+if TYPE_CHECKING:
+    from services.bootstrap import Services
+
+Handler = Callable[[argparse.Namespace, "Services"], int]
+"""A verb's handler: parsed arguments and the bootstrapped services in, exit code out."""
+
+TIME_HELP = "ISO 8601 with Z or an offset, e.g. 2025-05-14T12:00:00Z; a bare date is midnight UTC"
+
+
+class CliUsageError(Exception):
+    """A command line that argparse refused."""
+
+
+class Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line, not a usage dump."""
+
+    def error(self, message: str) -> NoReturn:
+        """Raise the usage error so `main` prints it as one line."""
+        raise CliUsageError(f"{self.prog}: {message}")
+
+
+class VerbAdder(Protocol):
+    """Add a verb: `verb(name, handler, help)`, optionally under a sub-verb group."""
+
+    def __call__(
+        self, name: str, handler: Handler, help_text: str, sub: Any = ..., /
+    ) -> Parser:  # pragma: no cover - a protocol
+        """Return the new verb's parser (it has the global flags)."""
+        ...
+
+
+def instant(flag: str) -> Callable[[str], datetime]:
+    """Return an argparse type that parses an ISO 8601 instant with a zone (or a bare date).
+
+    The error names the flag and says what is wrong: not ISO 8601, or no zone.
+    """
+
+    def parse(text: str) -> datetime:
+        try:
+            return parse_instant(text, field=flag)
+        except LedgerError as error:
+            raise argparse.ArgumentTypeError(error.detail.split(": ", 1)[-1]) from None
+        except OverflowError:
+            raise argparse.ArgumentTypeError(f"{text!r} is out of range") from None
+
+    parse.__name__ = "time"
+    return parse
+
+
+def scope_flags(p: argparse.ArgumentParser, *, many_contents: bool = True) -> None:
+    """Add `--party`, `--content` and `--aspect`: the scope of a grant, revocation or question."""
+    p.add_argument(
+        "--party",
+        default="platform",
+        help="'platform' (the default, the first party), a named third party such as "
+        "'acme-ai', or '*' (any third party)",
+    )
+    p.add_argument(
+        "--content",
+        nargs="+",
+        action="extend",
+        metavar="ID",
+        help="content (track) ids; repeatable"
+        + ("; absent: the whole catalogue" if many_contents else "; one id"),
+    )
+    p.add_argument(
+        "--aspect",
+        default="all",
+        help=f"{', '.join(ASPECTS[:-1])} or {ASPECTS[-1]} (the default)",
+    )
+
+
+def evidence_flags(p: argparse.ArgumentParser) -> None:
+    """Add `--channel`, `--method` and `--evidence KEY=VALUE`: how a choice was made."""
+    p.add_argument("--channel", help="where the choice was made, e.g. web, app, paper")
+    p.add_argument("--method", help="how it was made, e.g. checkbox, signature")
+    p.add_argument(
+        "--evidence",
+        action="append",
+        metavar="KEY=VALUE",
+        help="more evidence (ip, user_agent, email, name, note are encrypted); repeatable",
+    )
