@@ -9,11 +9,14 @@ Flags of the CLI override these; nothing else reads `os.environ`.
 
 from __future__ import annotations
 
+import dataclasses
+from functools import cache
 from pathlib import Path
-from typing import Any, Final, Literal
+from typing import Annotated, Any, Final, Literal, get_type_hints
 
-from pydantic import AliasChoices, Field, ValidationError, field_validator
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic import AfterValidator, ConfigDict, Field, ValidationError, create_model
+from pydantic.dataclasses import dataclass
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ledger.errors import InvalidInputError
 
@@ -29,76 +32,55 @@ class SettingsError(InvalidInputError):
     title = "Invalid setting"
 
 
-class Settings(BaseSettings):
-    """Configuration of one ledger deployment (frozen; `with_overrides` makes a copy)."""
+def _log_level(value: str) -> str:
+    if value.lower() not in LOG_LEVELS:
+        raise ValueError(f"want one of {', '.join(LOG_LEVELS)}")
+    return value.lower()
 
-    model_config = SettingsConfigDict(
-        env_prefix=ENV_PREFIX,
-        env_ignore_empty=True,  # `LEDGER_X=` means the default, as it always did
-        extra="ignore",
-        frozen=True,
-        populate_by_name=True,
-        validate_default=False,
-    )
 
-    database_url: str = Field(
-        DEFAULT_DATABASE_URL, description="`sqlite:///path.db` or `postgresql://…`"
-    )
-    data_dir: Path | None = Field(
-        None, description="keys; default: beside the SQLite file, or ./ledger-data"
-    )
-    kafka_bootstrap_servers: str | None = Field(
-        None,
-        validation_alias=AliasChoices(KAFKA_ENV, "kafka_bootstrap_servers"),
-        description="host:port[,host:port…] of the Kafka brokers",
-    )
+@dataclass(frozen=True, config=ConfigDict(extra="forbid"))
+class Settings:
+    """Configuration of one ledger deployment, validated when it is made.
+
+    Each field `name` is read from `LEDGER_<NAME>` (`kafka_bootstrap_servers` from
+    `KAFKA_BOOTSTRAP_SERVERS`) by `from_env`; an empty variable means the default.
+    """
+
+    database_url: str = DEFAULT_DATABASE_URL  # sqlite:///path.db or postgresql://…
+    data_dir: Path | None = None  # keys; default: beside the SQLite file, or ./ledger-data
+    kafka_bootstrap_servers: str | None = None  # host:port[,host:port…]
     topic_prefix: str = ""
     log_format: Literal["json", "console", "auto"] = "auto"  # auto: console on a terminal
-    log_level: str = "info"
-    log_id: str = Field("consent-ledger", min_length=1)
+    log_level: Annotated[str, AfterValidator(_log_level)] = "info"
+    log_id: Annotated[str, Field(min_length=1)] = "consent-ledger"
     purposes_file: Path | None = None
-    checkpoint_every_events: int = Field(1000, ge=1)
-    checkpoint_every_seconds: float = Field(60.0, gt=0)
+    checkpoint_every_events: Annotated[int, Field(ge=1)] = 1000
+    checkpoint_every_seconds: Annotated[float, Field(gt=0)] = 60.0
     projection_fault: str | None = None  # tests only: crash `project` at POINT[:N]
     api_group_commit: bool = True  # HTTP writes share transactions (off: one per write)
-    api_commit_max_batch: int = Field(512, ge=1)  # most writes one transaction appends
+    api_commit_max_batch: Annotated[int, Field(ge=1)] = 512  # most writes one commit appends
     tdm_policy_url: str | None = None  # TDMRep `tdm-policy` served with AI signals
-
-    @field_validator("log_level")
-    @classmethod
-    def _known_level(cls, value: str) -> str:
-        if value.lower() not in LOG_LEVELS:
-            raise ValueError(f"want one of {', '.join(LOG_LEVELS)}")
-        return value.lower()
-
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        """Take the constructor's arguments alone; `from_env` adds the environment."""
-        return (init_settings,)
 
     @classmethod
     def from_env(cls) -> Settings:
-        """Read the settings from the environment.
+        """Read the settings from the environment (pydantic-settings).
 
         Raises SettingsError naming the first variable whose value does not parse.
         """
         try:
-            return _FromEnvironment()
+            values = _environment_model()().model_dump()
         except ValidationError as error:
             raise SettingsError(_one_line(error)) from None
+        return cls(**values)
 
     def with_overrides(self, **changes: object) -> Settings:
-        """Return a copy with the given fields replaced where the value is not None."""
+        """Return a copy with the given fields replaced where the value is not None.
+
+        Raises SettingsError when a replacement is not a valid value of its field.
+        """
         given = {k: v for k, v in changes.items() if v is not None}
         try:
-            return type(self).model_validate({**self.model_dump(), **given})
+            return dataclasses.replace(self, **given)
         except ValidationError as error:
             raise SettingsError(_one_line(error)) from None
 
@@ -112,20 +94,30 @@ class Settings(BaseSettings):
         return Path("ledger-data")
 
 
-class _FromEnvironment(Settings):
-    """Settings that also read the process environment (what `Settings.from_env` returns)."""
+class _Environment(BaseSettings):
+    """The environment variables of `Settings`: its fields, read with the LEDGER_ prefix."""
 
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        """Take the constructor's arguments, then the environment."""
-        return (init_settings, env_settings)
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_ignore_empty=True,  # `LEDGER_X=` means the default, as it always did
+        extra="ignore",
+        populate_by_name=True,
+    )
+
+
+@cache
+def _environment_model() -> type[BaseSettings]:
+    """Return the pydantic-settings model of `Settings`' fields (declared once, above)."""
+    hints = get_type_hints(Settings, include_extras=True)
+    fields: dict[str, Any] = {
+        f.name: (hints[f.name], f.default) for f in dataclasses.fields(Settings)
+    }
+    fields["kafka_bootstrap_servers"] = (
+        hints["kafka_bootstrap_servers"],
+        Field(None, validation_alias=KAFKA_ENV),
+    )
+    model: type[BaseSettings] = create_model("Environment", __base__=_Environment, **fields)
+    return model
 
 
 def env_name(field: str) -> str:
@@ -134,10 +126,11 @@ def env_name(field: str) -> str:
 
 
 def _one_line(error: ValidationError) -> str:
-    """Return the first problem of a settings validation as `VARIABLE=value: message`."""
+    """Return the first problem of a settings validation as `VARIABLE='value': message`."""
     first: dict[str, Any] = dict(error.errors(include_url=False)[0])
     location = first.get("loc") or ("settings",)
     field = str(location[0])
-    name = env_name(field) if field in Settings.model_fields else field
+    known = {f.name for f in dataclasses.fields(Settings)}
+    name = env_name(field) if field in known else field
     message = str(first.get("msg", "invalid value")).removeprefix("Value error, ")
     return f"{name}={first.get('input')!r}: {message}"
