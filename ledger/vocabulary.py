@@ -36,7 +36,7 @@ IDENTIFIER_PATTERN: Final = (
 character (C0, DEL, C1), whitespace or one of `, / \\ ? # %`. Written with explicit ranges
 rather than `\\s`, so that it means the same in Python and in an OpenAPI (ECMA 262) pattern."""
 
-_PARTY = re.compile(PARTY_PATTERN)
+_THIRD_PARTY = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")  # use fullmatch: `$` allows a final \n
 _IDENTIFIER = re.compile(IDENTIFIER_PATTERN)
 
 ASPECTS: Final = ("music", "voice", "likeness", "all")
@@ -113,7 +113,7 @@ def check_aspect(aspect: str) -> str:
 
 def check_party(party: str) -> str:
     """Return `party` if it is `platform`, `*` or `[a-z0-9][a-z0-9._-]{0,63}`."""
-    if _PARTY.fullmatch(party):
+    if party in (PLATFORM, ANY_THIRD_PARTY) or _THIRD_PARTY.fullmatch(party):
         return party
     raise InvalidPartyError(
         f"party {party!r} is not 'platform', '*' or a name matching [a-z0-9][a-z0-9._-]{{0,63}}"

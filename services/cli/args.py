@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, Protocol
 
 from ledger.errors import LedgerError
@@ -67,6 +68,18 @@ def instant(flag: str) -> Callable[[str], datetime]:
     return parse
 
 
+def time_flag(p: argparse.ArgumentParser, flag: str, what: str, **options: Any) -> None:
+    """Add a time flag (`--at`, `--known-at`, ...) parsed by `instant`; `what` is its help."""
+    p.add_argument(flag, type=instant(flag), metavar="T", help=f"{what}; {TIME_HELP}", **options)
+
+
+def subject_purpose(p: argparse.ArgumentParser, *, purpose: bool = True) -> None:
+    """Add the SUBJECT (and PURPOSE) positional arguments."""
+    p.add_argument("subject", help="the subject: a rights holder's pseudonymous id, e.g. artist-1")
+    if purpose:
+        p.add_argument("purpose", help="a purpose of the vocabulary (see consent-ledger --help)")
+
+
 def scope_flags(p: argparse.ArgumentParser, *, many_contents: bool = True) -> None:
     """Add `--party`, `--content` and `--aspect`: the scope of a grant, revocation or question."""
     p.add_argument(
@@ -100,3 +113,31 @@ def evidence_flags(p: argparse.ArgumentParser) -> None:
         metavar="KEY=VALUE",
         help="more evidence (ip, user_agent, email, name, note are encrypted); repeatable",
     )
+
+
+def global_flags() -> Parser:
+    """Return the parent parser of the global flags.
+
+    Their default is SUPPRESS so that a flag given before the verb is not overwritten by
+    the verb's absent one; `main` fills in `GLOBAL_FLAGS` for the flags given nowhere.
+    """
+    common = Parser(add_help=False, argument_default=argparse.SUPPRESS)
+    common.add_argument(
+        "--database-url",
+        metavar="URL",
+        help="sqlite:///path.db or postgresql://…; overrides LEDGER_DATABASE_URL",
+    )
+    common.add_argument(
+        "--data-dir",
+        type=Path,
+        metavar="DIR",
+        help="folder of the keys; overrides LEDGER_DATA_DIR (default: beside the database)",
+    )
+    common.add_argument(
+        "--kafka",
+        dest="kafka_bootstrap_servers",
+        metavar="HOST:PORT",
+        help="Kafka brokers; overrides KAFKA_BOOTSTRAP_SERVERS",
+    )
+    common.add_argument("--json", action="store_true", help="print machine-readable JSON")
+    return common

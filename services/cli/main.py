@@ -19,7 +19,6 @@ import orjson
 
 from ledger.application import Receipt
 from ledger.errors import ConflictError, ErrorKind, InvalidInputError, LedgerError
-from ledger.vocabulary import DEFAULT_PURPOSES, Vocabulary
 from projections.history import history_json
 from services.bootstrap import Services, bootstrap
 from services.cli import api as cli_api
@@ -27,14 +26,16 @@ from services.cli import audit as cli_audit
 from services.cli import projections as cli_projections
 from services.cli import relay as cli_relay
 from services.cli.args import (
-    TIME_HELP,
     CliUsageError,
     Handler,
     Parser,
     evidence_flags,
-    instant,
+    global_flags,
     scope_flags,
+    subject_purpose,
+    time_flag,
 )
+from services.cli.help import EXAMPLES, purposes_help
 from services.logs import configure_logging
 from services.settings import Settings
 
@@ -230,66 +231,6 @@ GLOBAL_FLAGS: Final = {
 VERB_GROUPS: Final = (cli_projections, cli_api, cli_audit, cli_relay)
 """Modules adding verbs: each has `register(verb, common)`. Add a group with one line."""
 
-EXAMPLES: Final = """\
-examples:
-  consent-ledger demo                          # load the SoundCloud 2024-2025 scenario
-  consent-ledger terms publish 2025-05 --effective-from 2025-05-14 \\
-      --clause ai-training=denied --clause personalization=granted --document terms.pdf
-  consent-ledger terms accept artist-1 2025-05 --at 2025-05-20T09:30:00Z
-  consent-ledger grant artist-1 ai-training --party acme-ai --content track-1 track-2
-  consent-ledger check artist-1 ai-generative-training --at 2024-06-01 --json
-  printf 'subject,content\\nartist-1,track-1\\n' | consent-ledger filter ai-training
-  consent-ledger --database-url postgresql://localhost/ledger history artist-1
-  consent-ledger export out/ && consent-ledger verify out/ --public-key log.pub
-  consent-ledger serve --port 8000             # HTTP API, docs at /docs
-
-Global flags (--database-url, --data-dir, --kafka, --json) go before or after the verb.
-Exit codes: 0 done, 1 verify/audit found a problem, 2 invalid input or usage,
-3 not found, 4 conflict, 5 store unavailable.
-"""
-
-
-def purposes_help(vocabulary: Vocabulary | None = None) -> str:
-    """Return the list of purposes for `--help`: name, consent model, CAWG label."""
-    purposes = (vocabulary or Vocabulary()).purposes.values()
-    width = max(len(p.name) for p in DEFAULT_PURPOSES) + 2
-    lines = [
-        f"  {p.name:<{width}}{p.model.value}" + (f" (CAWG {p.cawg_label})" if p.cawg_label else "")
-        for p in purposes
-    ]
-    return (
-        "purposes (LEDGER_PURPOSES_FILE may add more; opt-in purposes need an explicit grant):\n"
-        + "\n".join(lines)
-    )
-
-
-def global_flags() -> Parser:
-    """Return the parent parser of the global flags.
-
-    Their default is SUPPRESS so that a flag given before the verb is not overwritten by
-    the verb's absent one; `main` fills in `GLOBAL_FLAGS` for the flags given nowhere.
-    """
-    common = Parser(add_help=False, argument_default=argparse.SUPPRESS)
-    common.add_argument(
-        "--database-url",
-        metavar="URL",
-        help="sqlite:///path.db or postgresql://…; overrides LEDGER_DATABASE_URL",
-    )
-    common.add_argument(
-        "--data-dir",
-        type=Path,
-        metavar="DIR",
-        help="folder of the keys; overrides LEDGER_DATA_DIR (default: beside the database)",
-    )
-    common.add_argument(
-        "--kafka",
-        dest="kafka_bootstrap_servers",
-        metavar="HOST:PORT",
-        help="Kafka brokers; overrides KAFKA_BOOTSTRAP_SERVERS",
-    )
-    common.add_argument("--json", action="store_true", help="print machine-readable JSON")
-    return common
-
 
 def build_parser() -> Parser:
     """Build the whole command line: verbs, flags and their handlers."""
@@ -305,30 +246,16 @@ def build_parser() -> Parser:
     verbs.required = True
 
     def verb(name: str, handler: Handler, help_text: str, sub: Any = verbs) -> Parser:
-        p: Parser = sub.add_parser(
-            name,
-            parents=[common],
-            help=help_text,
-            description=help_text,
-        )
+        p: Parser = sub.add_parser(name, parents=[common], help=help_text, description=help_text)
         p.set_defaults(handler=handler)
         return p
-
-    subject_help = "the subject: the rights holder's pseudonymous id, e.g. artist-1"
-    purpose_help = "a purpose of the vocabulary (see consent-ledger --help), e.g. ai-training"
 
     terms = verb("terms", _group_only, "publish or accept terms")
     terms_verbs = terms.add_subparsers(dest="terms_verb", metavar="ACTION", parser_class=Parser)
     terms_verbs.required = True
     p = verb("publish", cmd_terms_publish, "publish a terms version", terms_verbs)
     p.add_argument("version", help="the version id, e.g. 2025-05")
-    p.add_argument(
-        "--effective-from",
-        required=True,
-        type=instant("--effective-from"),
-        metavar="T",
-        help=f"when the terms take effect; {TIME_HELP}",
-    )
+    time_flag(p, "--effective-from", "when the terms take effect", required=True)
     p.add_argument(
         "--clause",
         nargs="+",
@@ -338,35 +265,22 @@ def build_parser() -> Parser:
     )
     p.add_argument("--document", metavar="FILE", help="the terms document; its SHA-256 is recorded")
     p = verb("accept", cmd_terms_accept, "record a subject's acceptance of terms", terms_verbs)
-    p.add_argument("subject", help=subject_help)
+    subject_purpose(p, purpose=False)
     p.add_argument("version", help="a published terms version")
-    p.add_argument(
-        "--at", type=instant("--at"), metavar="T", help=f"effective time (default now); {TIME_HELP}"
-    )
+    time_flag(p, "--at", "effective time (default now)")
     evidence_flags(p)
 
     p = verb("grant", cmd_grant, "record a consent grant")
-    p.add_argument("subject", help=subject_help)
-    p.add_argument("purpose", help=purpose_help)
+    subject_purpose(p)
     scope_flags(p)
-    p.add_argument(
-        "--expires",
-        type=instant("--expires"),
-        metavar="T",
-        help=f"when the grant stops applying (exclusive); {TIME_HELP}",
-    )
-    p.add_argument(
-        "--at", type=instant("--at"), metavar="T", help=f"effective time (default now); {TIME_HELP}"
-    )
+    time_flag(p, "--expires", "when the grant stops applying (exclusive)")
+    time_flag(p, "--at", "effective time (default now)")
     evidence_flags(p)
 
     p = verb("revoke", cmd_revoke, "record a consent revocation")
-    p.add_argument("subject", help=subject_help)
-    p.add_argument("purpose", help=purpose_help)
+    subject_purpose(p)
     scope_flags(p)
-    p.add_argument(
-        "--at", type=instant("--at"), metavar="T", help=f"effective time (default now); {TIME_HELP}"
-    )
+    time_flag(p, "--at", "effective time (default now)")
     p.add_argument("--reason", help="why it was revoked (kept, never published)")
     evidence_flags(p)
 
@@ -377,36 +291,21 @@ def build_parser() -> Parser:
     p.add_argument("--reason", required=True, help="why it was entered in error")
 
     p = verb("check", cmd_check, "answer: may this purpose use this subject's content?")
-    p.add_argument("subject", help=subject_help)
-    p.add_argument("purpose", help=purpose_help)
+    subject_purpose(p)
     scope_flags(p, many_contents=False)
-    p.add_argument(
-        "--at",
-        type=instant("--at"),
-        metavar="T",
-        help=f"effective instant (default now); {TIME_HELP}",
-    )
-    p.add_argument(
-        "--known-at",
-        type=instant("--known-at"),
-        metavar="T",
-        help=f"ledger instant: what was known then (default now); {TIME_HELP}",
-    )
+    time_flag(p, "--at", "effective instant (default now)")
+    time_flag(p, "--known-at", "ledger instant: what was known then (default now)")
     p.add_argument(
         "--min-position", type=int, metavar="N", help="reflect at least the write at position N"
     )
 
     p = verb("history", cmd_history, "show a subject's events")
-    p.add_argument("subject", help=subject_help)
-    p.add_argument(
-        "--at", type=instant("--at"), metavar="T", help=f"only events effective by T; {TIME_HELP}"
-    )
-    p.add_argument(
-        "--known-at", type=instant("--known-at"), metavar="T", help=f"as known at T; {TIME_HELP}"
-    )
+    subject_purpose(p, purpose=False)
+    time_flag(p, "--at", "only events effective by T")
+    time_flag(p, "--known-at", "as known at T")
 
     p = verb("erase", cmd_erase, "erase a subject's personal data")
-    p.add_argument("subject", help=subject_help)
+    subject_purpose(p, purpose=False)
     p.add_argument("--reason", help="why (e.g. the request's reference)")
 
     verb("demo", cmd_demo, "load the SoundCloud 2024-2025 scenario and walk through it")
@@ -433,17 +332,25 @@ def settings_from(args: argparse.Namespace) -> Settings:
     )
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; return the process exit code."""
-    parser = build_parser()
-    try:
-        args = parser.parse_args(argv)
-    except CliUsageError as error:
-        print(f"consent-ledger: error: {str(error).split(': ', 1)[-1]}", file=sys.stderr)
-        return 2
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """Parse a command line; the global flags given nowhere take their defaults.
+
+    Raises CliUsageError for a command line that does not parse.
+    """
+    args = build_parser().parse_args(argv)
     for name, default in GLOBAL_FLAGS.items():
         if not hasattr(args, name):
             setattr(args, name, default)
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the process exit code."""
+    try:
+        args = parse_args(argv)
+    except CliUsageError as error:
+        print(f"consent-ledger: error: {str(error).split(': ', 1)[-1]}", file=sys.stderr)
+        return 2
     services: Services | None = None
     try:
         settings = settings_from(args)

@@ -27,7 +27,7 @@ from ledger.errors import InvalidIdentifierError, InvalidInputError
 from ledger.vocabulary import check_identifier
 from projections.expiry import ExpiryScheduler
 from projections.runner import DEFAULT_BATCH_SIZE, Projector
-from services.cli.args import TIME_HELP, VerbAdder, instant
+from services.cli.args import VerbAdder, time_flag
 
 if TYPE_CHECKING:
     from services.bootstrap import Services
@@ -57,18 +57,8 @@ def register(verb: VerbAdder, common: object) -> None:
     p.add_argument(
         "--party", default="platform", help="platform (the default), a third party or '*'"
     )
-    p.add_argument(
-        "--at",
-        type=instant("--at"),
-        metavar="T",
-        help=f"effective instant (default now); {TIME_HELP}",
-    )
-    p.add_argument(
-        "--known-at",
-        type=instant("--known-at"),
-        metavar="T",
-        help=f"ledger instant (default now); {TIME_HELP}",
-    )
+    time_flag(p, "--at", "effective instant (default now)")
+    time_flag(p, "--known-at", "ledger instant (default now)")
     p.add_argument(
         "--min-position", type=int, metavar="N", help="reflect at least the write at position N"
     )

@@ -24,6 +24,7 @@ next is asked for (or when iteration ends normally).
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
@@ -37,7 +38,7 @@ from kafka import ConsumerRebalanceListener, KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError
 from kafka.structs import OffsetAndMetadata
 
-from projections.permission_changes import scope_text
+from ledger.scopes import scope_text
 from services.kafka.topics import TopicNames
 from services.kafka.wire import (
     HEADER_EVENT_ID,
@@ -50,13 +51,25 @@ from services.kafka.wire import (
     decode_headers,
     permission_key,
 )
-from services.settings import Settings
 
 DEFAULT_DEDUPE_WINDOW: Final = 10_000
 DEFAULT_SESSION_TIMEOUT_MS: Final = 10_000
 DEFAULT_HEARTBEAT_INTERVAL_MS: Final = 3_000
 
+KAFKA_ENV: Final = "KAFKA_BOOTSTRAP_SERVERS"
+"""Where the brokers are read from when none are passed (the ledger's own variable)."""
+
 log = structlog.get_logger("consent_ledger.subscriber")
+
+
+def _servers_from_environment() -> str | None:
+    """Return `$KAFKA_BOOTSTRAP_SERVERS`, or None if unset or empty.
+
+    The library reads the variable itself rather than through `services.settings`: it is
+    installed by other teams without the ledger's configuration and database code.
+    """
+    return os.environ.get(KAFKA_ENV) or None
+
 
 Identity = tuple[int, int]
 """A record's `(position, seq)`: unique on its topic, increasing along each partition."""
@@ -219,7 +232,7 @@ class Subscriber:
                 f"want dedupe_window >= 1 and 0 < retry_initial_s <= retry_max_s, got "
                 f"{dedupe_window}, {retry_initial_s}, {retry_max_s}"
             )
-        servers = bootstrap_servers or Settings.from_env().kafka_bootstrap_servers
+        servers = bootstrap_servers or _servers_from_environment()
         if not servers:
             raise ValueError(
                 "no Kafka broker: pass bootstrap_servers or set KAFKA_BOOTSTRAP_SERVERS"
@@ -557,7 +570,7 @@ def bootstrap_state(
     (records produced meanwhile may be included). Raises TimeoutError if that takes
     longer than `timeout_s`.
     """
-    servers = bootstrap_servers or Settings.from_env().kafka_bootstrap_servers
+    servers = bootstrap_servers or _servers_from_environment()
     if not servers:
         raise ValueError("no Kafka broker: pass bootstrap_servers or set KAFKA_BOOTSTRAP_SERVERS")
     table = PermissionTable()
