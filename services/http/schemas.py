@@ -48,10 +48,13 @@ def _ledger_instant(value: object) -> object:
     """Parse a time by the ledger's rule before pydantic checks it is aware.
 
     A string goes through `parse_instant` (so a bare date is midnight UTC and a zone-less
-    time is refused with the ledger's words); anything else is left to `AwareDatetime`.
+    time is refused with the ledger's words); a datetime is left to `AwareDatetime`;
+    anything else is refused.
     """
-    if not isinstance(value, str):
+    if isinstance(value, datetime):
         return value
+    if not isinstance(value, str):  # AwareDatetime alone would take a number as Unix time
+        raise ValueError("want an ISO 8601 string, e.g. 2025-05-14T12:00:00Z")
     try:
         parsed = parse_instant(value, field="time")
         parsed.astimezone(UTC)  # an offset may push it past the years 1-9999
