@@ -73,7 +73,7 @@ class Settings:
             raise SettingsError(_one_line(error)) from None
         return cls(**values)
 
-    def with_overrides(self, **changes: object) -> Settings:
+    def with_overrides(self, **changes: Any) -> Settings:
         """Return a copy with the given fields replaced where the value is not None.
 
         Raises SettingsError when a replacement is not a valid value of its field.
