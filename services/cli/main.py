@@ -46,6 +46,11 @@ EXIT_CODES = {
     ErrorKind.UNAVAILABLE: 5,
 }
 
+READ_ONLY_VERBS = frozenset(
+    {"check", "filter", "history", "export", "audit", "inclusion", "consistency"}
+)
+"""Verbs that only read: pointed at a ledger that does not exist, they create nothing."""
+
 
 def emit_json(value: object) -> None:
     """Print `value` as one line of JSON."""
@@ -247,7 +252,7 @@ def build_parser() -> Parser:
 
     def verb(name: str, handler: Handler, help_text: str, sub: Any = verbs) -> Parser:
         p: Parser = sub.add_parser(name, parents=[common], help=help_text, description=help_text)
-        p.set_defaults(handler=handler)
+        p.set_defaults(handler=handler, read_only=name in READ_ONLY_VERBS)
         return p
 
     terms = verb("terms", _group_only, "publish or accept terms")
@@ -358,7 +363,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         offline = getattr(args, "offline_handler", None)
         if offline is not None:  # a verb that needs no ledger (e.g. verify): no bootstrap
             return int(offline(args))
-        services = bootstrap(settings)
+        services = bootstrap(settings, existing_only=getattr(args, "read_only", False))
         handler: Handler = args.handler
         return handler(args, services)
     except LedgerError as error:

@@ -11,8 +11,8 @@ import pytest
 import structlog
 
 from ledger.instants import parse_instant
-from services.bootstrap import Services
 from services.api_keys import Role
+from services.bootstrap import Services
 from services.logs import configure_logging
 from tests.integration.api_support import TERMS_2025, Api, assert_problem, running_api
 

@@ -24,10 +24,10 @@ from typing import Any
 import pytest
 from fastapi.routing import APIRoute
 
+from services.api_keys import Role
 from services.bootstrap import bootstrap
 from services.cli.main import main
 from services.http.auth import Access
-from services.api_keys import Role
 from services.settings import Settings
 from tests.integration.api_support import TERMS_2025, Api, assert_problem, running_api
 

@@ -10,6 +10,7 @@ from typing import Any
 import orjson
 import pytest
 
+from services.api_keys import Role
 from services.bootstrap import Services
 from services.http.idempotency import (
     LEASE_SECONDS,
@@ -19,7 +20,6 @@ from services.http.idempotency import (
     body_digest,
     slot_for,
 )
-from services.api_keys import Role
 from tests.integration.api_support import TERMS_2025, Api, assert_problem, running_api
 
 pytestmark = pytest.mark.timeout(120)
