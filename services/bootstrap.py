@@ -62,7 +62,8 @@ def load_vocabulary(purposes_file: Path | None) -> Vocabulary:
     return vocabulary.with_purposes(extra)
 
 
-EVENT_STORE_TABLE = "stored_events"  # the eventsourcing recorder's table, both backends
+EVENT_STORE_TABLES = {"sqlite": "stored_events", "postgres": "consentledger_events"}
+"""The eventsourcing recorder's table per dialect (on PostgreSQL it is named after the app)."""
 
 
 def bootstrap(
@@ -76,7 +77,7 @@ def bootstrap(
     """
     url = DatabaseUrl.parse(settings.database_url)
     database = Database(url)
-    if existing_only and not database.exists(EVENT_STORE_TABLE):
+    if existing_only and not database.exists(EVENT_STORE_TABLES[url.dialect]):
         where = str(url.sqlite_path) if url.sqlite_path is not None else f"schema {url.schema}"
         raise LedgerNotFoundError(where)
     database.prepare()
