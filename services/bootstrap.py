@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol, runtime_checkable
 
 import orjson
 
@@ -66,6 +67,14 @@ EVENT_STORE_TABLES = {"sqlite": "stored_events", "postgres": "consentledger_even
 """The eventsourcing recorder's table per dialect (on PostgreSQL it is named after the app)."""
 
 
+@runtime_checkable
+class _CreatesTables(Protocol):
+    """An event store recorder that creates its own tables (SQLite's and PostgreSQL's)."""
+
+    def create_table(self) -> None:
+        """Create the recorder's tables if they are missing."""
+
+
 def bootstrap(
     settings: Settings, *, clock: Clock | None = None, existing_only: bool = False
 ) -> Services:
@@ -93,8 +102,11 @@ def bootstrap(
         vocabulary=load_vocabulary(settings.purposes_file),
         clock=clock,
     )
+    recorder = ledger.recorder
+    if not isinstance(recorder, _CreatesTables):  # both of the library's SQL recorders do
+        raise TypeError(f"{type(recorder).__name__} cannot create its tables")
     with database.exclusive("event-store-tables"):
-        ledger.recorder.create_table()
+        recorder.create_table()
     projector = Projector(ledger, ReadModel(ledger))
     log = LogService(
         ledger,

@@ -274,11 +274,12 @@ def test_a_write_the_projection_cannot_reach_in_time_is_answered_by_replay(
     services: Services,
 ) -> None:
     release = threading.Event()
-    stuck = Projector(
-        services.ledger,
-        services.projector.model,
-        fault=lambda point: release.wait(30) if point == "before-tracking" else None,
-    )
+
+    def hold_before_tracking(point: str) -> None:
+        if point == "before-tracking":
+            release.wait(30)
+
+    stuck = Projector(services.ledger, services.projector.model, fault=hold_before_tracking)
     stuck.start_background()
     try:
         reader = PermissionReader(services.ledger, stuck, wait_seconds=0.1)
@@ -297,11 +298,12 @@ def test_a_server_read_without_a_position_still_reflects_earlier_writes(
     services: Services,
 ) -> None:
     release = threading.Event()
-    stuck = Projector(
-        services.ledger,
-        services.projector.model,
-        fault=lambda point: release.wait(30) if point == "before-tracking" else None,
-    )
+
+    def hold_before_tracking(point: str) -> None:
+        if point == "before-tracking":
+            release.wait(30)
+
+    stuck = Projector(services.ledger, services.projector.model, fault=hold_before_tracking)
     stuck.start_background()
     try:
         reader = PermissionReader(services.ledger, stuck, wait_seconds=0.1)
