@@ -46,6 +46,8 @@ EXIT_CODES = {
     ErrorKind.UNAVAILABLE: 5,
 }
 
+_LINE_BREAKS: Final = "\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029"  # what str.splitlines splits on
+
 READ_ONLY_VERBS = frozenset(
     {"check", "filter", "history", "export", "audit", "inclusion", "consistency"}
 )
@@ -337,6 +339,16 @@ def settings_from(args: argparse.Namespace) -> Settings:
     )
 
 
+def report_error(message: str) -> None:
+    """Print `message` as the one error line on stderr.
+
+    Anything that would break it into lines (a newline, or a separator such as U+001E that
+    `str.splitlines` honours, arriving in an argument) is shown escaped.
+    """
+    text = "".join(repr(c)[1:-1] if c in _LINE_BREAKS else c for c in message)
+    print(f"consent-ledger: error: {text}", file=sys.stderr)
+
+
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     """Parse a command line; the global flags given nowhere take their defaults.
 
@@ -354,7 +366,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = parse_args(argv)
     except CliUsageError as error:
-        print(f"consent-ledger: error: {str(error).split(': ', 1)[-1]}", file=sys.stderr)
+        report_error(str(error).split(": ", 1)[-1])
         return 2
     services: Services | None = None
     try:
@@ -367,7 +379,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         handler: Handler = args.handler
         return handler(args, services)
     except LedgerError as error:
-        print(f"consent-ledger: error: {error.detail}", file=sys.stderr)
+        report_error(error.detail)
         return EXIT_CODES[error.kind]
     except KeyboardInterrupt:
         return 130

@@ -98,3 +98,13 @@ def test_filter_reads_a_subject_called_subject_when_it_is_not_the_header() -> No
         ("artist-1", "t"),
         ("subject", "content"),
     ]
+
+
+@pytest.mark.parametrize("text", ["\x1e0", "a\nb", "a\u2028b", "a\x85b", "a\rb"], ids=repr)
+def test_an_argument_holding_a_line_break_is_reported_on_one_line(
+    capsys: pytest.CaptureFixture[str], text: str
+) -> None:
+    assert main(["grant", "a", "ai-training", "extra", text]) == 2
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1
+    assert err.startswith("consent-ledger: error: unrecognized arguments: ")
