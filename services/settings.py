@@ -132,10 +132,9 @@ def env_name(field: str) -> str:
 
 def _one_line(error: ValidationError) -> str:
     """Return the first problem of a settings validation as `VARIABLE='value': message`."""
-    first: dict[str, Any] = dict(error.errors(include_url=False)[0])
-    location = first.get("loc") or ("settings",)
-    field = str(location[0])
+    first = error.errors(include_url=False)[0]
+    field = str(first["loc"][0]) if first["loc"] else "settings"
     known = {f.name for f in dataclasses.fields(Settings)}
     name = env_name(field) if field in known else field
-    message = str(first.get("msg", "invalid value")).removeprefix("Value error, ")
-    return f"{name}={first.get('input')!r}: {message}"
+    message = first["msg"].removeprefix("Value error, ")
+    return f"{name}={first['input']!r}: {message}"

@@ -40,11 +40,16 @@ class Parser(argparse.ArgumentParser):
         raise CliUsageError(f"{self.prog}: {message}")
 
 
+if TYPE_CHECKING:  # generic only in the type stubs
+    Verbs = argparse._SubParsersAction[Parser]
+    """Where verbs are added: the top level, or a verb group such as `terms` or `keys`."""
+
+
 class VerbAdder(Protocol):
     """Add a verb: `verb(name, handler, help)`, optionally under a sub-verb group."""
 
     def __call__(
-        self, name: str, handler: Handler, help_text: str, sub: Any = ..., /
+        self, name: str, handler: Handler, help_text: str, sub: Verbs = ..., /
     ) -> Parser:  # pragma: no cover - a protocol
         """Return the new verb's parser (it has the global flags)."""
         ...

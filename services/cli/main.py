@@ -12,7 +12,7 @@ import hashlib
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Final
 from uuid import UUID
 
 import orjson
@@ -38,6 +38,9 @@ from services.cli.args import (
 from services.cli.help import EXAMPLES, purposes_help
 from services.logs import configure_logging
 from services.settings import Settings
+
+if TYPE_CHECKING:
+    from services.cli.args import Verbs
 
 EXIT_CODES = {
     ErrorKind.INVALID: 2,
@@ -68,9 +71,9 @@ def print_receipt(args: argparse.Namespace, receipt: Receipt) -> int:
     return 0
 
 
-def evidence_from(args: argparse.Namespace) -> dict[str, Any] | None:
+def evidence_from(args: argparse.Namespace) -> dict[str, str] | None:
     """Collect `--channel`, `--method` and `--evidence KEY=VALUE` flags into evidence."""
-    evidence: dict[str, Any] = {}
+    evidence: dict[str, str] = {}
     if getattr(args, "channel", None):
         evidence["channel"] = args.channel
     if getattr(args, "method", None):
@@ -252,7 +255,7 @@ def build_parser() -> Parser:
     verbs = parser.add_subparsers(dest="verb", metavar="VERB", parser_class=Parser)
     verbs.required = True
 
-    def verb(name: str, handler: Handler, help_text: str, sub: Any = verbs) -> Parser:
+    def verb(name: str, handler: Handler, help_text: str, sub: Verbs = verbs) -> Parser:
         p: Parser = sub.add_parser(name, parents=[common], help=help_text, description=help_text)
         p.set_defaults(handler=handler, read_only=name in READ_ONLY_VERBS)
         return p
