@@ -34,7 +34,7 @@ run: install
 postgres:
 	@bash .ci/start-postgres
 
-## lint: ruff, mypy --strict on the core, and the import layering contract
+## lint: ruff, mypy --strict over the whole tree, the import contracts (docs/architecture.md)
 lint: install-test
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .

@@ -41,7 +41,7 @@ import orjson
 import psycopg
 
 from ledger.application import ConsentLedger
-from ledger.commands import AcceptTerms, Grant
+from ledger.commands import AcceptTerms, Command, Grant
 from services.bootstrap import Services, bootstrap
 from services.http.group_commit import Committer, DirectCommitter, GroupCommitter
 from services.settings import Settings
@@ -293,7 +293,7 @@ def seed(services: Services) -> None:
         datetime(2025, 5, 14, tzinfo=UTC),
         [{"purpose": "ai-training", "default": "denied"}],
     )
-    pendings = []
+    pendings: list[Command] = []
     for n in range(SUBJECTS):
         pendings.append(AcceptTerms(subject=f"artist-{n}", version="2025-05"))
         if n % 2:

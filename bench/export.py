@@ -27,7 +27,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import uuid4
 
 from ledger.events import (
@@ -38,6 +38,9 @@ from ledger.events import (
     subject_stream_id,
     terms_stream_id,
 )
+
+if TYPE_CHECKING:
+    from services.bootstrap import Services
 
 SAVE_BATCH = 1000
 EVENTS_PER_SUBJECT = 10
@@ -68,7 +71,7 @@ def generate(url: str, data_dir: Path, events: int) -> float:
         subject = f"artist-{(n - 1) // EVENTS_PER_SUBJECT}"
         version = (n - 1) % EVENTS_PER_SUBJECT + 1
         moment = now + timedelta(microseconds=n)
-        base = {
+        base: dict[str, Any] = {
             "originator_id": subject_stream_id(subject),
             "originator_version": version,
             "timestamp": moment,
@@ -126,7 +129,7 @@ def _evidence() -> dict[str, Any]:
     }
 
 
-def _with_services(url: str, data_dir: Path, work: Callable[[Any], Any]) -> Any:
+def _with_services(url: str, data_dir: Path, work: Callable[[Services], int]) -> int:
     from services.bootstrap import bootstrap
     from services.settings import Settings
 
@@ -205,7 +208,7 @@ def measure(name: str, url: str, data_dir: Path, out: Path) -> tuple[int, float,
     results = context.Queue()
     child = context.Process(target=_child, args=(name, url, data_dir, out, results))
     child.start()
-    outcome = results.get()
+    outcome: tuple[int, float, int] = results.get()
     child.join()
     if child.exitcode != 0:
         raise SystemExit(f"phase {name!r} failed with exit code {child.exitcode}")

@@ -88,11 +88,11 @@ def measure(name: str, url: str, events: int, workdir: Path) -> tuple[str, ...]:
         def timed_swap(shadow: Any) -> bool:
             start = time.perf_counter()
             try:
-                return swap_in(shadow)
+                return bool(swap_in(shadow))
             finally:
                 swap_seconds[0] = time.perf_counter() - start
 
-        view.swap_in = timed_swap  # type: ignore[method-assign]
+        view.swap_in = timed_swap
         reader.start()
         start = time.perf_counter()
         position = projector.rebuild()

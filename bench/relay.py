@@ -41,7 +41,7 @@ from typing import Any
 import structlog
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
-from ledger.commands import AcceptTerms, Grant, Revoke
+from ledger.commands import AcceptTerms, Command, Grant, Revoke
 from services.bootstrap import Services, bootstrap
 from services.kafka.relay import (
     KafkaPublisher,
@@ -81,7 +81,7 @@ def fill(services: Services, events: int) -> None:
         ],
     )
     purposes = ["ai-training", "ai-generative-training", "data-mining", "personalization"]
-    pending = []
+    pending: list[Command] = []
     written = 1
     subject = 0
     while written < events:

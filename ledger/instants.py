@@ -12,6 +12,7 @@ from datetime import UTC, date, datetime
 from ledger.errors import InvalidInstantError
 
 _DATE_ONLY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_DATE_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d")  # a date, a separator, then a time
 _HAS_ZONE = re.compile(r"(Z|z|[+-]\d{2}:?\d{2})$")
 
 
@@ -28,20 +29,24 @@ def parse_instant(text: str, *, field: str = "time") -> datetime:
         except ValueError as error:
             raise InvalidInstantError(f"{field}: {text!r} is not a valid date ({error})") from None
         return datetime(day.year, day.month, day.day, tzinfo=UTC)
-    if "T" not in value and " " not in value:
-        raise InvalidInstantError(
-            f"{field}: {text!r} is not an ISO 8601 time (want e.g. 2025-05-01T12:00:00Z)"
-        )
+    not_iso = InvalidInstantError(
+        f"{field}: {text!r} is not an ISO 8601 instant (want e.g. 2025-05-01T12:00:00Z, "
+        "2025-05-01T14:00:00+02:00 or the date 2025-05-01)"
+    )
+    if not _DATE_TIME.match(value):
+        raise not_iso
     if not _HAS_ZONE.search(value):
+        try:
+            datetime.fromisoformat(value)
+        except ValueError:
+            raise not_iso from None
         raise InvalidInstantError(
             f"{field}: {text!r} has no zone; add Z or an offset such as +02:00"
         )
     try:
         return datetime.fromisoformat(value.replace("z", "Z")).astimezone(UTC)
     except ValueError:
-        raise InvalidInstantError(
-            f"{field}: {text!r} is not an ISO 8601 time (want e.g. 2025-05-01T12:00:00Z)"
-        ) from None
+        raise not_iso from None
     except OverflowError:
         raise InvalidInstantError(f"{field}: {text!r} is out of range") from None
 

@@ -26,8 +26,18 @@ PLATFORM: Final = "platform"
 ANY_THIRD_PARTY: Final = "*"
 """Every third party at once: an open grant or revocation."""
 
-_THIRD_PARTY = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
-_IDENTIFIER = re.compile(r"^[^\s,/\\?#%\x00-\x1f\x7f]{1,256}$")
+PARTY_PATTERN: Final = r"^(platform|\*|[a-z0-9][a-z0-9._-]{0,63})$"
+"""The party rule as a regular expression (the OpenAPI `pattern` of a party)."""
+
+IDENTIFIER_PATTERN: Final = (
+    r"^[^\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000,/\\?#%]{1,256}$"
+)
+"""The identifier rule (subject and content ids): 1-256 characters, none of them a control
+character (C0, DEL, C1), whitespace or one of `, / \\ ? # %`. Written with explicit ranges
+rather than `\\s`, so that it means the same in Python and in an OpenAPI (ECMA 262) pattern."""
+
+_THIRD_PARTY = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")  # use fullmatch: `$` allows a final \n
+_IDENTIFIER = re.compile(IDENTIFIER_PATTERN)
 
 ASPECTS: Final = ("music", "voice", "likeness", "all")
 ALL_ASPECTS: Final = "all"
@@ -103,7 +113,7 @@ def check_aspect(aspect: str) -> str:
 
 def check_party(party: str) -> str:
     """Return `party` if it is `platform`, `*` or `[a-z0-9][a-z0-9._-]{0,63}`."""
-    if party in (PLATFORM, ANY_THIRD_PARTY) or _THIRD_PARTY.match(party):
+    if party in (PLATFORM, ANY_THIRD_PARTY) or _THIRD_PARTY.fullmatch(party):
         return party
     raise InvalidPartyError(
         f"party {party!r} is not 'platform', '*' or a name matching [a-z0-9][a-z0-9._-]{{0,63}}"
@@ -117,7 +127,7 @@ def is_third_party(party: str) -> bool:
 
 def check_identifier(value: str, *, field: str) -> str:
     """Return a subject or content id if it is 1-256 characters without blanks or separators."""
-    if not _IDENTIFIER.match(value):
+    if not _IDENTIFIER.fullmatch(value):  # fullmatch: `$` alone would allow a final newline
         raise InvalidIdentifierError(
             f"{field} {value!r} must be 1-256 characters with no whitespace, control "
             "characters, ',', '/', '\\', '?', '#' or '%'"

@@ -16,7 +16,7 @@ import structlog
 
 from ledger.application import Clock, ConsentLedger
 from ledger.errors import LedgerError
-from projections.read_models import ReadModel
+from projections.runner import ViewSource
 from projections.timeline import to_micros
 
 DEFAULT_LIMIT: Final = 500
@@ -28,7 +28,7 @@ class ExpiryScheduler:
     """Append `ConsentExpired` for every grant whose expiry is due by the ledger clock."""
 
     def __init__(
-        self, ledger: ConsentLedger, model: ReadModel, clock: Clock, *, limit: int = DEFAULT_LIMIT
+        self, ledger: ConsentLedger, model: ViewSource, clock: Clock, *, limit: int = DEFAULT_LIMIT
     ) -> None:
         self.ledger = ledger
         self.model = model

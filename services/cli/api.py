@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import orjson
 
-from services.http.keys import Role
+from services.api_keys import Role
+from services.cli.args import VerbAdder
+from services.entrypoints import DOCS_PATH, serve_http
 
 if TYPE_CHECKING:
     from services.bootstrap import Services
@@ -24,7 +26,7 @@ DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
 
 
-def register(verb: Any, common: Any) -> None:
+def register(verb: VerbAdder, common: object) -> None:
     """Add this area's verbs: `verb(name, handler, help) -> parser`."""
     p = verb("serve", cmd_serve, "serve the HTTP API (docs at /docs)")
     p.add_argument("--host", default=DEFAULT_HOST, help=f"address to bind (default {DEFAULT_HOST})")
@@ -37,7 +39,12 @@ def register(verb: Any, common: Any) -> None:
     actions.required = True
     p = verb("create", cmd_keys_create, "create an API key; it is printed once", actions)
     p.add_argument("name", help="who or what uses the key, e.g. web-front")
-    p.add_argument("--role", required=True, choices=[r.value for r in Role])
+    p.add_argument(
+        "--role",
+        required=True,
+        choices=[r.value for r in Role],
+        help="writer (writes), reader (checks), auditor (history, proofs), admin (terms, erasure)",
+    )
 
 
 def cmd_keys_usage(args: argparse.Namespace, services: Services) -> int:
@@ -69,10 +76,6 @@ def cmd_keys_create(args: argparse.Namespace, services: Services) -> int:
 
 def cmd_serve(args: argparse.Namespace, services: Services) -> int:
     """Serve the HTTP API until interrupted."""
-    import uvicorn
-
-    from services.http.app import DOCS_PATH, create_app
-
     first = services.api_keys.create_first_admin()
     if first is not None:
         key, secret = first
@@ -83,19 +86,11 @@ def cmd_serve(args: argparse.Namespace, services: Services) -> int:
         print(secret)
     else:
         print("API keys: make one per caller with `consent-ledger keys create NAME --role ROLE`")
-    app = create_app(services)
     base = f"http://{_url_host(args.host)}:{args.port}"
     print(f"Legal timeline page at {base}/ui/ (sign in with an auditor or admin key)")
     print(f"Consent Ledger API at {base}/v1 — API docs at {base}{DOCS_PATH}")
     sys.stdout.flush()
-    uvicorn.run(
-        app,
-        host=args.host,
-        port=args.port,
-        access_log=False,  # the app logs each request itself, without paths or keys
-        log_level="warning",
-        lifespan="on",
-    )
+    serve_http(services, host=args.host, port=args.port)
     return 0
 
 

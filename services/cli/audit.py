@@ -21,7 +21,7 @@ import orjson
 
 from ledger.checkpoint import note_verifier_key
 from ledger.errors import InvalidInputError
-from ledger.instants import format_instant, parse_instant
+from ledger.instants import format_instant
 from ledger.verify import (
     MANIFEST_FILE,
     ExportFilter,
@@ -32,28 +32,29 @@ from ledger.verify import (
 from projections.audit import AuditReport, audit_ledger
 from projections.export import export_ledger, require_empty_directory
 from services.bootstrap import Services
+from services.cli.args import VerbAdder, instant
 
 EXIT_FAILED: Final = 1  # verify or audit found a problem
 
 
-def register(verb: Any, common: Any) -> None:
+def register(verb: VerbAdder, common: object) -> None:
     """Add this area's verbs: `verb(name, handler, help) -> parser`."""
     p = verb("export", cmd_export, "write a signed, Merkle-proven audit export")
-    p.add_argument("out_dir", metavar="OUT_DIR", type=Path)
+    p.add_argument("out_dir", metavar="OUT_DIR", type=Path, help="an empty or new folder")
     p.add_argument(
         "--subject", nargs="+", action="extend", metavar="S", help="only these subjects' events"
     )
     p.add_argument(
         "--from",
         dest="recorded_from",
-        type=_instant("--from"),
+        type=instant("--from"),
         metavar="T",
         help="only events recorded at or after T",
     )
     p.add_argument(
         "--to",
         dest="recorded_to",
-        type=_instant("--to"),
+        type=instant("--to"),
         metavar="T",
         help="only events recorded before T",
     )
@@ -72,7 +73,7 @@ def register(verb: Any, common: Any) -> None:
 
     p = verb("verify", _never, "verify an audit export offline (files and public key only)")
     p.set_defaults(offline_handler=cmd_verify)
-    p.add_argument("out_dir", metavar="OUT_DIR", type=Path)
+    p.add_argument("out_dir", metavar="OUT_DIR", type=Path, help="the export folder to check")
     p.add_argument(
         "--public-key",
         type=Path,
@@ -99,12 +100,14 @@ def register(verb: Any, common: Any) -> None:
     kinds = p.add_subparsers(dest="proof_kind", metavar="KIND", parser_class=type(p))
     kinds.required = True
     q = verb("inclusion", cmd_proof_inclusion, "prove the event at a ledger position", kinds)
-    q.add_argument("--position", type=int, required=True, metavar="N")
+    q.add_argument(
+        "--position", type=int, required=True, metavar="N", help="the event's ledger position"
+    )
     q.add_argument(
         "--tree-size", type=int, metavar="M", help="default: the latest signed checkpoint's"
     )
     q = verb("consistency", cmd_proof_consistency, "prove a tree size extends another", kinds)
-    q.add_argument("--first", type=int, required=True, metavar="A")
+    q.add_argument("--first", type=int, required=True, metavar="A", help="the smaller tree size")
     q.add_argument("--second", type=int, metavar="B", help="default: the latest checkpoint's")
 
 
@@ -358,19 +361,6 @@ def _progress(label: str) -> Iterator[Callable[[int, int], None] | None]:
             bar.update(task, completed=done, total=total or None)
 
         yield update
-
-
-def _instant(flag: str) -> Callable[[str], Any]:
-    """Return an argparse type parsing an ISO 8601 instant with a zone."""
-
-    def parse(text: str) -> Any:
-        try:
-            return parse_instant(text, field=flag)
-        except InvalidInputError as error:
-            raise argparse.ArgumentTypeError(error.detail.split(": ", 1)[-1]) from None
-
-    parse.__name__ = "time"
-    return parse
 
 
 def _claimed_records(directory: Path) -> int:

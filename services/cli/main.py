@@ -10,9 +10,9 @@ from __future__ import annotations
 import argparse
 import hashlib
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Final
 from uuid import UUID
 
 import orjson
@@ -20,15 +20,28 @@ import orjson
 from ledger.application import Receipt
 from ledger.commands import AcceptTerms, Erase, Grant, PublishTerms, Revoke, Void
 from ledger.errors import ConflictError, ErrorKind, InvalidInputError, LedgerError
-from ledger.instants import parse_instant
 from projections.history import history_json
 from services.bootstrap import Services, bootstrap
 from services.cli import api as cli_api
 from services.cli import audit as cli_audit
 from services.cli import projections as cli_projections
 from services.cli import relay as cli_relay
+from services.cli.args import (
+    CliUsageError,
+    Handler,
+    Parser,
+    evidence_flags,
+    global_flags,
+    scope_flags,
+    subject_purpose,
+    time_flag,
+)
+from services.cli.help import EXAMPLES, purposes_help
 from services.logs import configure_logging
 from services.settings import Settings
+
+if TYPE_CHECKING:
+    from services.cli.args import Verbs
 
 EXIT_CODES = {
     ErrorKind.INVALID: 2,
@@ -37,37 +50,12 @@ EXIT_CODES = {
     ErrorKind.UNAVAILABLE: 5,
 }
 
+_LINE_BREAKS: Final = "\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029"  # what str.splitlines splits on
+
 READ_ONLY_VERBS = frozenset(
     {"check", "filter", "history", "export", "audit", "inclusion", "consistency"}
 )
 """Verbs that only read: pointed at a ledger that does not exist, they create nothing."""
-
-Handler = Callable[[argparse.Namespace, Services], int]
-
-
-class CliUsageError(Exception):
-    """A command line that argparse refused."""
-
-
-class Parser(argparse.ArgumentParser):
-    """An argument parser whose errors are one line, not a usage dump."""
-
-    def error(self, message: str) -> NoReturn:
-        """Raise the usage error so `main` prints it as one line."""
-        raise CliUsageError(f"{self.prog}: {message}")
-
-
-def instant(field: str) -> Callable[[str], Any]:
-    """Return an argparse type that parses an ISO 8601 instant with a zone."""
-
-    def parse(text: str) -> Any:
-        try:
-            return parse_instant(text, field=field)
-        except LedgerError as error:
-            raise argparse.ArgumentTypeError(error.detail.split(": ", 1)[-1]) from None
-
-    parse.__name__ = "time"
-    return parse
 
 
 def emit_json(value: object) -> None:
@@ -84,9 +72,9 @@ def print_receipt(args: argparse.Namespace, receipt: Receipt) -> int:
     return 0
 
 
-def evidence_from(args: argparse.Namespace) -> dict[str, Any] | None:
+def evidence_from(args: argparse.Namespace) -> dict[str, str] | None:
     """Collect `--channel`, `--method` and `--evidence KEY=VALUE` flags into evidence."""
-    evidence: dict[str, Any] = {}
+    evidence: dict[str, str] = {}
     if getattr(args, "channel", None):
         evidence["channel"] = args.channel
     if getattr(args, "method", None):
@@ -253,101 +241,111 @@ def cmd_demo(args: argparse.Namespace, services: Services) -> int:
 
 # ------------------------------------------------------------------- parser
 
+GLOBAL_FLAGS: Final = {
+    "database_url": None,
+    "data_dir": None,
+    "kafka_bootstrap_servers": None,
+    "json": False,
+}
+"""The flags every verb takes, before or after it, and their value when absent."""
+
+VERB_GROUPS: Final = (cli_projections, cli_api, cli_audit, cli_relay)
+"""Modules adding verbs: each has `register(verb, common)`. Add a group with one line."""
+
 
 def build_parser() -> Parser:
     """Build the whole command line: verbs, flags and their handlers."""
-    common = Parser(add_help=False)
-    common.add_argument("--database-url", help="overrides LEDGER_DATABASE_URL")
-    common.add_argument("--data-dir", type=Path, help="overrides LEDGER_DATA_DIR (keys)")
-    common.add_argument(
-        "--kafka", dest="kafka_bootstrap_servers", help="overrides KAFKA_BOOTSTRAP_SERVERS"
+    common = global_flags()
+    parser = Parser(
+        prog="consent-ledger",
+        description=f"Consent Ledger: the consent system of record.\n\n{purposes_help()}",
+        epilog=EXAMPLES,
+        parents=[common],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    common.add_argument("--json", action="store_true", help="print machine-readable JSON")
-
-    parser = Parser(prog="consent-ledger", description=__doc__.splitlines()[0])
     verbs = parser.add_subparsers(dest="verb", metavar="VERB", parser_class=Parser)
     verbs.required = True
 
-    def verb(name: str, handler: Handler, help_text: str, sub: Any = verbs) -> Parser:
+    def verb(name: str, handler: Handler, help_text: str, sub: Verbs = verbs) -> Parser:
         p: Parser = sub.add_parser(name, parents=[common], help=help_text, description=help_text)
         p.set_defaults(handler=handler, read_only=name in READ_ONLY_VERBS)
         return p
 
-    def scope_flags(p: Parser) -> None:
-        p.add_argument("--party", default="platform", help="platform, a third party or '*'")
-        p.add_argument(
-            "--content", nargs="+", action="extend", metavar="ID", help="content ids (repeatable)"
-        )
-        p.add_argument("--aspect", default="all", help="music, voice, likeness or all")
-
-    terms = verbs.add_parser("terms", help="publish or accept terms")
+    terms = verb("terms", _group_only, "publish or accept terms")
     terms_verbs = terms.add_subparsers(dest="terms_verb", metavar="ACTION", parser_class=Parser)
     terms_verbs.required = True
     p = verb("publish", cmd_terms_publish, "publish a terms version", terms_verbs)
-    p.add_argument("version")
-    p.add_argument("--effective-from", required=True, type=instant("--effective-from"))
-    p.add_argument("--clause", nargs="+", action="extend", metavar="PURPOSE=granted|denied")
-    p.add_argument("--document", help="the terms document; its SHA-256 is recorded")
+    p.add_argument("version", help="the version id, e.g. 2025-05")
+    time_flag(p, "--effective-from", "when the terms take effect", required=True)
+    p.add_argument(
+        "--clause",
+        nargs="+",
+        action="extend",
+        metavar="PURPOSE=granted|denied",
+        help="the first party's default for a purpose; repeatable",
+    )
+    p.add_argument("--document", metavar="FILE", help="the terms document; its SHA-256 is recorded")
     p = verb("accept", cmd_terms_accept, "record a subject's acceptance of terms", terms_verbs)
-    p.add_argument("subject")
-    p.add_argument("version")
-    p.add_argument("--at", type=instant("--at"), help="effective time (default now)")
-    p.add_argument("--channel")
-    p.add_argument("--method")
-    p.add_argument("--evidence", action="append", metavar="KEY=VALUE")
+    subject_purpose(p, purpose=False)
+    p.add_argument("version", help="a published terms version")
+    time_flag(p, "--at", "effective time (default now)")
+    evidence_flags(p)
 
     p = verb("grant", cmd_grant, "record a consent grant")
-    p.add_argument("subject")
-    p.add_argument("purpose")
+    subject_purpose(p)
     scope_flags(p)
-    p.add_argument("--expires", type=instant("--expires"))
-    p.add_argument("--at", type=instant("--at"), help="effective time (default now)")
-    p.add_argument("--channel")
-    p.add_argument("--method")
-    p.add_argument("--evidence", action="append", metavar="KEY=VALUE")
+    time_flag(p, "--expires", "when the grant stops applying (exclusive)")
+    time_flag(p, "--at", "effective time (default now)")
+    evidence_flags(p)
 
     p = verb("revoke", cmd_revoke, "record a consent revocation")
-    p.add_argument("subject")
-    p.add_argument("purpose")
+    subject_purpose(p)
     scope_flags(p)
-    p.add_argument("--at", type=instant("--at"), help="effective time (default now)")
-    p.add_argument("--reason")
-    p.add_argument("--channel")
-    p.add_argument("--method")
-    p.add_argument("--evidence", action="append", metavar="KEY=VALUE")
+    time_flag(p, "--at", "effective time (default now)")
+    p.add_argument("--reason", help="why it was revoked (kept, never published)")
+    evidence_flags(p)
 
     p = verb("void", cmd_void, "void an event entered in error")
-    p.add_argument("event_id")
-    p.add_argument("--reason", required=True)
+    p.add_argument(
+        "event_id", metavar="EVENT_ID", help="the UUID of a grant, revocation or acceptance"
+    )
+    p.add_argument("--reason", required=True, help="why it was entered in error")
 
     p = verb("check", cmd_check, "answer: may this purpose use this subject's content?")
-    p.add_argument("subject")
-    p.add_argument("purpose")
-    scope_flags(p)
-    p.add_argument("--at", type=instant("--at"), help="effective instant (default now)")
-    p.add_argument("--known-at", type=instant("--known-at"), help="ledger instant (default now)")
+    subject_purpose(p)
+    scope_flags(p, many_contents=False)
+    time_flag(p, "--at", "effective instant (default now)")
+    time_flag(p, "--known-at", "ledger instant: what was known then (default now)")
     p.add_argument(
         "--min-position", type=int, metavar="N", help="reflect at least the write at position N"
     )
 
     p = verb("history", cmd_history, "show a subject's events")
-    p.add_argument("subject")
-    p.add_argument("--at", type=instant("--at"))
-    p.add_argument("--known-at", type=instant("--known-at"))
+    subject_purpose(p, purpose=False)
+    time_flag(p, "--at", "only events effective by T")
+    time_flag(p, "--known-at", "as known at T")
 
     p = verb("erase", cmd_erase, "erase a subject's personal data")
-    p.add_argument("subject")
-    p.add_argument("--reason")
+    subject_purpose(p, purpose=False)
+    p.add_argument("--reason", help="why (e.g. the request's reference)")
 
     verb("demo", cmd_demo, "load the SoundCloud 2024-2025 scenario and walk through it")
 
-    for extension in (cli_projections, cli_api, cli_audit, cli_relay):
-        extension.register(verb, common)
+    for group in VERB_GROUPS:
+        group.register(verb, common)
     return parser
 
 
+def _group_only(args: argparse.Namespace, services: Services) -> int:
+    """Stand in for a verb group's handler: argparse requires one of its actions."""
+    raise InvalidInputError(f"{args.verb}: name an action (see consent-ledger {args.verb} --help)")
+
+
 def settings_from(args: argparse.Namespace) -> Settings:
-    """Return the environment's settings with this command line's overrides."""
+    """Return the environment's settings with this command line's overrides.
+
+    Raises SettingsError (exit 2) naming a variable whose value does not parse.
+    """
     return Settings.from_env().with_overrides(
         database_url=args.database_url,
         data_dir=args.data_dir,
@@ -355,18 +353,39 @@ def settings_from(args: argparse.Namespace) -> Settings:
     )
 
 
+def report_error(message: str) -> None:
+    """Print `message` as the one error line on stderr.
+
+    Anything that would break it into lines (a newline, or a separator such as U+001E that
+    `str.splitlines` honours, arriving in an argument) is shown escaped.
+    """
+    text = "".join(repr(c)[1:-1] if c in _LINE_BREAKS else c for c in message)
+    print(f"consent-ledger: error: {text}", file=sys.stderr)
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """Parse a command line; the global flags given nowhere take their defaults.
+
+    Raises CliUsageError for a command line that does not parse.
+    """
+    args = build_parser().parse_args(argv)
+    for name, default in GLOBAL_FLAGS.items():
+        if not hasattr(args, name):
+            setattr(args, name, default)
+    return args
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the process exit code."""
-    parser = build_parser()
     try:
-        args = parser.parse_args(argv)
+        args = parse_args(argv)
     except CliUsageError as error:
-        print(f"consent-ledger: error: {str(error).split(': ', 1)[-1]}", file=sys.stderr)
+        report_error(str(error).split(": ", 1)[-1])
         return 2
-    settings = settings_from(args)
-    configure_logging(settings.log_format, settings.log_level)
     services: Services | None = None
     try:
+        settings = settings_from(args)
+        configure_logging(settings.log_format, settings.log_level)
         offline = getattr(args, "offline_handler", None)
         if offline is not None:  # a verb that needs no ledger (e.g. verify): no bootstrap
             return int(offline(args))
@@ -374,7 +393,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         handler: Handler = args.handler
         return handler(args, services)
     except LedgerError as error:
-        print(f"consent-ledger: error: {error.detail}", file=sys.stderr)
+        report_error(error.detail)
         return EXIT_CODES[error.kind]
     except KeyboardInterrupt:
         return 130

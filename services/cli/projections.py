@@ -16,18 +16,18 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from types import FrameType
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, TextIO
 
 import orjson
 
-from ledger.errors import InvalidIdentifierError, InvalidInputError, LedgerError
-from ledger.instants import parse_instant
+from ledger.errors import InvalidIdentifierError, InvalidInputError
 from ledger.vocabulary import check_identifier
 from projections.expiry import ExpiryScheduler
 from projections.runner import DEFAULT_BATCH_SIZE, Projector
+from services.cli.args import VerbAdder, time_flag
 
 if TYPE_CHECKING:
     from services.bootstrap import Services
@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 _HEADER = "subject,content"
 
 
-def register(verb: Any, common: Any) -> None:
+def register(verb: VerbAdder, common: object) -> None:
     """Add this area's verbs: `verb(name, handler, help) -> parser`."""
     p = verb("project", cmd_project, "run the projections worker (read models and expiries)")
     p.add_argument(
@@ -50,24 +50,15 @@ def register(verb: Any, common: Any) -> None:
     )
 
     p = verb("filter", cmd_filter, "print the subject,content lines of stdin that may be used")
-    p.add_argument("purpose")
-    p.add_argument("--party", default="platform", help="platform, a third party or '*'")
-    p.add_argument("--at", type=_instant("--at"), help="effective instant (default now)")
-    p.add_argument("--known-at", type=_instant("--known-at"), help="ledger instant (default now)")
+    p.add_argument("purpose", help="a purpose of the vocabulary (see consent-ledger --help)")
+    p.add_argument(
+        "--party", default="platform", help="platform (the default), a third party or '*'"
+    )
+    time_flag(p, "--at", "effective instant (default now)")
+    time_flag(p, "--known-at", "ledger instant (default now)")
     p.add_argument(
         "--min-position", type=int, metavar="N", help="reflect at least the write at position N"
     )
-
-
-def _instant(field: str) -> Callable[[str], Any]:
-    def parse(text: str) -> Any:
-        try:
-            return parse_instant(text, field=field)
-        except LedgerError as error:
-            raise argparse.ArgumentTypeError(error.detail.split(": ", 1)[-1]) from None
-
-    parse.__name__ = "time"
-    return parse
 
 
 # ------------------------------------------------------------------ project
@@ -121,12 +112,20 @@ def cmd_project(args: argparse.Namespace, services: Services) -> int:
 def read_pairs(lines: Iterable[str]) -> Iterator[tuple[str, str]]:
     """Yield (subject, content) from `subject,content` lines; skip blanks and a header.
 
+    The header is the first non-blank line when it reads `subject,content` (in any case,
+    quoted or not, after a byte-order mark): a spreadsheet's export, not a subject.
+
     Raises InvalidInputError naming the line number of a malformed line.
     """
+    first = True
     for number, line in enumerate(lines, 1):
-        text = line.strip()
-        if not text or (number == 1 and text.replace(" ", "") == _HEADER):
+        text = line.strip().lstrip("\ufeff")  # a spreadsheet's byte-order mark
+        if not text:
             continue
+        if first and _is_header(text):
+            first = False
+            continue
+        first = False
         subject, sep, content = text.partition(",")
         if not sep:
             raise InvalidInputError(f"stdin line {number}: want subject,content, got {text!r}")
@@ -137,6 +136,11 @@ def read_pairs(lines: Iterable[str]) -> Iterator[tuple[str, str]]:
             )
         except InvalidIdentifierError as error:
             raise InvalidInputError(f"stdin line {number}: {error.detail}") from None
+
+
+def _is_header(text: str) -> bool:
+    """Tell whether a line is the CSV header `subject,content` (any case, quotes, spaces)."""
+    return text.replace(" ", "").replace('"', "").lower() == _HEADER
 
 
 def cmd_filter(args: argparse.Namespace, services: Services) -> int:

@@ -15,16 +15,12 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from types import FrameType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import orjson
 
-from services.kafka.relay import (
-    DEFAULT_BATCH_SIZE,
-    DEFAULT_POLL_INTERVAL_S,
-    RelayOptions,
-    build_relay,
-)
+from services.cli.args import VerbAdder
+from services.entrypoints import DEFAULT_BATCH_SIZE, DEFAULT_POLL_INTERVAL_S, run_relay
 
 if TYPE_CHECKING:
     from services.bootstrap import Services
@@ -32,7 +28,7 @@ if TYPE_CHECKING:
 DEFAULT_ONCE_GIVE_UP_S = 60.0
 
 
-def register(verb: Any, common: Any) -> None:
+def register(verb: VerbAdder, common: object) -> None:
     """Add this area's verbs: `verb(name, handler, help) -> parser`."""
     p = verb("relay", cmd_relay, "publish the ledger's events and permission changes to Kafka")
     p.add_argument(
@@ -77,13 +73,15 @@ def cmd_relay(args: argparse.Namespace, services: Services) -> int:
     give_up = args.give_up_after
     if give_up is None and args.once:
         give_up = DEFAULT_ONCE_GIVE_UP_S
-    options = RelayOptions(batch_size=args.batch_size, poll_interval_s=args.poll_interval)
-    relay = build_relay(services, options=options)
-    try:
-        with stop_on_signals() as stop:
-            stats = relay.run(stop, until_caught_up=args.once, give_up_after_s=give_up)
-    finally:
-        relay.close()
+    with stop_on_signals() as stop:
+        stats = run_relay(
+            services,
+            stop,
+            batch_size=args.batch_size,
+            poll_interval_s=args.poll_interval,
+            until_caught_up=args.once,
+            give_up_after_s=give_up,
+        )
     if args.json:
         sys.stdout.write(orjson.dumps(stats.to_json()).decode() + "\n")
     else:

@@ -32,6 +32,7 @@ from ledger.application import Receipt
 from ledger.errors import LedgerError
 from ledger.vocabulary import ASPECTS, Vocabulary
 from services.bootstrap import Services
+from services.http import DOCS_PATH
 from services.http.auth import Authenticator
 from services.http.group_commit import Committer, build_committer
 from services.http.idempotency import IdempotencyStore
@@ -50,7 +51,6 @@ from services.http.store_watch import StoreWatch
 from services.http.writes import WriteGateway
 
 REQUEST_ID_HEADER: Final = "X-Request-ID"
-DOCS_PATH: Final = "/docs"
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 _log = structlog.get_logger("consent_ledger.api")
 

@@ -27,7 +27,7 @@ from fastapi import Depends
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
-from services.http.keys import ApiKey, ApiKeyStore, Role, key_digest
+from services.api_keys import ApiKey, ApiKeyStore, Role, key_digest
 from services.http.problems import ApiProblem
 from services.http.rate_limit import RateLimiter, retry_after_header
 

@@ -20,9 +20,10 @@ from fastapi.responses import Response
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ledger.errors import ErrorKind, LedgerError, StoreUnavailableError
+from ledger.errors import ErrorKind, InvalidInstantError, LedgerError, StoreUnavailableError
 from projections.database import UNREACHABLE_ERRORS
 from services.http.routing import MalformedJson
+from services.http.schemas import INSTANT_ERROR
 
 PROBLEM_JSON: Final = "application/problem+json"
 PROBLEM_TYPE_PREFIX: Final = "urn:consent-ledger:problem:"
@@ -117,14 +118,17 @@ def validation_problem(errors: Sequence[Any]) -> ProblemResponse:
         else {"location": "body", "message": error["input"].message}
         for error in errors
     ]
+    title = "Invalid request"
     if found:
         first = found[0]
         detail = f"{first['location'] or 'request'}: {first['message']}"
         if len(found) > 1:
             detail += f" (and {len(found) - 1} more)"
+        if errors[0].get("type") == INSTANT_ERROR:  # the ledger's time rule: its title
+            title = InvalidInstantError.title
     else:
         detail = "the request does not match its schema"
-    return problem(422, "Invalid request", detail, errors=found)
+    return problem(422, title, detail, errors=found)
 
 
 async def _on_ledger_error(request: Request, error: Exception) -> Response:

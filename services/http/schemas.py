@@ -1,57 +1,91 @@
 """The HTTP API's bodies, in the CLI's words (BRIEF §4), and the parsing of their values.
 
 Request bodies refuse unknown fields: a misspelt `content_ids` must not silently widen a
-grant to the whole catalogue. Vocabulary words (purpose, aspect, party) and identifiers
-are strings here and are checked by the ledger, whose errors name the known values;
-`create_app` documents the deployment's purposes as an enum in the OpenAPI schema.
-Times are ISO 8601 strings with `Z` or an offset (a bare date is midnight UTC).
+grant to the whole catalogue. Vocabulary words (purpose, aspect, party) are strings here
+and are checked by the ledger, whose errors name the known values; `create_app`
+documents the deployment's purposes as an enum in the OpenAPI schema. Identifiers follow
+the ledger's one rule, whose pattern the schema publishes.
+
+Times are pydantic `AwareDatetime`s, parsed by the ledger's own rule
+(`ledger.instants.parse_instant`): ISO 8601 with `Z` or an offset, a bare date meaning
+midnight UTC; a time without a zone, or beyond the years 1-9999 in UTC, is a 422.
 """
 
 from __future__ import annotations
 
-import re
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Final, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic_core import PydanticCustomError
 from typing_extensions import TypedDict
 
-from ledger.errors import InvalidIdentifierError, InvalidInstantError
+from ledger.errors import InvalidInstantError, LedgerError
 from ledger.instants import parse_instant
-from ledger.vocabulary import Basis, check_identifier
+from ledger.vocabulary import IDENTIFIER_PATTERN, PARTY_PATTERN, Basis, check_identifier
 
 MAX_FILTER_ITEMS: Final = 100_000
 MAX_POSITION: Final = 2**63 - 1
-IDENTIFIER_PATTERN: Final = r"^[^\s,/\\?#%]{1,256}$"
-PARTY_PATTERN: Final = r"^(platform|\*|[a-z0-9][a-z0-9._-]{0,63})$"
 TIME_DESCRIPTION: Final = "ISO 8601 with `Z` or an offset; a bare date means midnight UTC."
 TIME_EXAMPLES: Final = ["2025-05-14T12:00:00Z"]
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+__all__ = ["IDENTIFIER_PATTERN", "PARTY_PATTERN"]  # re-exported: the routes' parameters
 
 
 def identifier(value: str, *, field: str) -> str:
-    """Return a subject or content id if the ledger accepts it and it holds no control code.
+    """Return a subject or content id if the ledger's identifier rule accepts it.
 
-    Control characters are refused here too: they cannot be stored in every backend's
-    text columns, and no real id carries one.
+    Raises InvalidIdentifierError otherwise (the same rule the CLI applies).
     """
-    if _CONTROL.search(value):
-        raise InvalidIdentifierError(f"{field} must not contain control characters")
     return check_identifier(value, field=field)
 
 
-def instant(text: str | None, *, field: str) -> datetime | None:
-    """Return the instant an ISO 8601 string names, or None for None.
+INSTANT_ERROR: Final = "invalid_instant"
+"""The pydantic error type of a time the ledger's rule refuses (answered as "Invalid time")."""
 
-    Raises InvalidInstantError for a malformed or zone-less time, or one whose UTC
-    equivalent lies outside the years 1-9999.
+
+def _ledger_instant(value: object) -> object:
+    """Parse a time by the ledger's rule before pydantic checks it is aware.
+
+    A string goes through `parse_instant` (so a bare date is midnight UTC and a zone-less
+    time is refused with the ledger's words); a datetime is left to `AwareDatetime`;
+    anything else is refused.
     """
-    if text is None:
+    if isinstance(value, datetime):
+        return value
+    if not isinstance(value, str):  # AwareDatetime alone would take a number as Unix time
+        raise ValueError("want an ISO 8601 string, e.g. 2025-05-14T12:00:00Z")
+    try:
+        parsed = parse_instant(value, field="time")
+        parsed.astimezone(UTC)  # an offset may push it past the years 1-9999
+    except LedgerError as error:
+        detail = error.detail.split(": ", 1)[-1]
+        raise PydanticCustomError(INSTANT_ERROR, "{detail}", {"detail": detail}) from None
+    except OverflowError:
+        detail = f"{value!r} lies outside the years 1-9999"
+        raise PydanticCustomError(INSTANT_ERROR, "{detail}", {"detail": detail}) from None
+    return parsed
+
+
+Instant = Annotated[AwareDatetime, BeforeValidator(_ledger_instant)]
+"""A time of a request: ISO 8601 with a zone, or a bare date (midnight UTC)."""
+
+
+def instant(value: datetime | str | None, *, field: str) -> datetime | None:
+    """Return the UTC instant a request's time names, or None for None.
+
+    Takes an `Instant` already validated by the schema, or an ISO 8601 string. Raises
+    InvalidInstantError for a malformed or zone-less time, or one whose UTC equivalent
+    lies outside the years 1-9999.
+    """
+    if value is None:
         return None
     try:
-        return parse_instant(text, field=field)
+        if isinstance(value, datetime):
+            return value.astimezone(UTC)
+        return parse_instant(value, field=field)
     except OverflowError:
-        raise InvalidInstantError(f"{field}: {text!r} lies outside the years 1-9999") from None
+        raise InvalidInstantError(f"{field}: {value!r} lies outside the years 1-9999") from None
 
 
 def _time(description: str) -> Any:
@@ -76,7 +110,7 @@ class TermsRequest(_Body):
     """Publish a terms version (`consent-ledger terms publish`)."""
 
     version: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$", examples=["2025-05"])
-    effective_from: str = Field(description=TIME_DESCRIPTION, examples=TIME_EXAMPLES)
+    effective_from: Instant = Field(description=TIME_DESCRIPTION, examples=TIME_EXAMPLES)
     clauses: list[Clause] = Field(default_factory=list)
     document_sha256: str | None = Field(None, pattern=r"^[0-9a-f]{64}$")
 
@@ -105,7 +139,7 @@ class AcceptanceRequest(_Body):
     """Record a terms acceptance (`consent-ledger terms accept`)."""
 
     version: str
-    effective_at: str | None = _time("When the subject accepted; default now.")
+    effective_at: Instant | None = _time("When the subject accepted; default now.")
     evidence: Evidence | None = None
 
 
@@ -122,14 +156,14 @@ class _ScopedRequest(_Body):
         description="Content ids; absent: the whole catalogue, present and future.",
     )
     aspect: str | None = Field(None, description="`music`, `voice`, `likeness` or `all` (default).")
-    effective_at: str | None = _time("When it takes effect in the world; default now.")
+    effective_at: Instant | None = _time("When it takes effect in the world; default now.")
     evidence: Evidence | None = None
 
 
 class GrantRequest(_ScopedRequest):
     """Record a grant (`consent-ledger grant`)."""
 
-    expires_at: str | None = _time("When the grant stops applying (exclusive).")
+    expires_at: Instant | None = _time("When the grant stops applying (exclusive).")
 
 
 class RevocationRequest(_ScopedRequest):
@@ -164,8 +198,8 @@ class FilterRequest(_Body):
 
     purpose: str = Field(description="A purpose of the vocabulary.")
     party: str | None = Field(None, json_schema_extra={"pattern": PARTY_PATTERN})
-    at: str | None = _time("Effective instant; default now.")
-    known_at: str | None = _time("Ledger instant; default now.")
+    at: Instant | None = _time("Effective instant; default now.")
+    known_at: Instant | None = _time("Ledger instant; default now.")
     min_position: int | None = Field(
         None, ge=0, le=MAX_POSITION, description="Reflect at least this write's position."
     )

@@ -33,6 +33,7 @@ from ledger.errors import ErrorKind, InvalidInputError, LedgerError, StoreUnavai
 from ledger.events import Entry, EventVoided, LedgerEvent, SubjectEvent
 from projections.database import Database
 from projections.permission_changes import PermissionChangeDeriver, SubjectStep
+from services.kafka.records import entry_records
 from services.kafka.topics import (
     DEFAULT_PARTITIONS,
     TopicNames,
@@ -40,7 +41,7 @@ from services.kafka.topics import (
     ensure_topics,
     require_listening,
 )
-from services.kafka.wire import OutgoingRecord, checkpoint_record, entry_records
+from services.kafka.wire import OutgoingRecord, checkpoint_record
 
 if TYPE_CHECKING:
     from services.bootstrap import Services

@@ -1,7 +1,9 @@
 """The Kafka wire format of the ledger's topics (BRIEF §6): keys, JSON values, headers.
 
-The relay builds records here and the subscriber library reads them back with the same
-names, so the two cannot drift. docs/kafka.md describes the format for other teams.
+The relay builds records with these names (`services.kafka.records` turns ledger entries
+into them) and the subscriber library reads them back with the same names, so the two
+cannot drift. This module imports neither the ledger's events nor its database code: it
+is all the subscriber needs. docs/kafka.md describes the format for other teams.
 
 Every record carries the headers `position` (decimal ledger position; for a checkpoint,
 its tree size), `event_id`, `type`, `schema` and `seq`. One ledger event may put several
@@ -18,26 +20,7 @@ from typing import Any, Final
 
 import orjson
 
-from ledger.events import (
-    ConsentExpired,
-    ConsentGranted,
-    ConsentRevoked,
-    Entry,
-    EventVoided,
-    LedgerEvent,
-    SubjectEvent,
-    TermsAccepted,
-    TermsPublished,
-)
-from ledger.instants import format_instant
-from projections.permission_changes import (
-    CATALOGUE,
-    CONTENT_PREFIX,
-    PermissionKey,
-    PermissionState,
-    SubjectStep,
-    scope_text,
-)
+from ledger.scopes import CATALOGUE, CONTENT_PREFIX, scope_text
 from services.kafka.topics import TopicNames
 
 HEADER_POSITION: Final = "position"
@@ -114,132 +97,6 @@ def event_scope(content_ids: Sequence[str] | None, aspect: str) -> str:
     return scope_text(",".join(content_ids), aspect)
 
 
-def _explicit_fields(event: ConsentGranted | ConsentRevoked | ConsentExpired) -> dict[str, Any]:
-    return {
-        "purpose": event.purpose,
-        "party": event.party,
-        "scope": event_scope(event.content_ids, event.aspect),
-        "content_ids": event.content_ids,
-        "aspect": event.aspect,
-    }
-
-
-def event_value(entry: Entry, voided: LedgerEvent | None = None) -> dict[str, Any]:
-    """Return the JSON value of a ledger event on the events topic.
-
-    Never holds evidence or a reason (they may hold personal data). For a void,
-    `voided` is the event it voids, whose purpose, party and scope it repeats.
-    """
-    event = entry.event
-    value: dict[str, Any] = {
-        "event_id": str(event.event_id),
-        "position": entry.position,
-        "type": type(event).type_name,
-        "subject": event.subject if isinstance(event, SubjectEvent) else None,
-        "purpose": None,
-        "party": None,
-        "scope": None,
-        "effective_at": format_instant(event.effective_at),
-        "recorded_at": format_instant(event.recorded_at),
-    }
-    if isinstance(event, ConsentGranted | ConsentRevoked | ConsentExpired):
-        value.update(_explicit_fields(event))
-    if isinstance(event, ConsentGranted):
-        value["expires_at"] = format_instant(event.expires_at) if event.expires_at else None
-    elif isinstance(event, ConsentExpired):
-        value["grant_event_id"] = str(event.grant_event_id)
-    elif isinstance(event, TermsAccepted):
-        value["version"] = event.version
-    elif isinstance(event, TermsPublished):
-        value["version"] = event.version
-        value["effective_from"] = format_instant(event.effective_from)
-        value["clauses"] = event.clauses
-        value["document_sha256"] = event.document_sha256
-    elif isinstance(event, EventVoided):
-        value["voided_event_id"] = str(event.voided_event_id)
-        if isinstance(voided, ConsentGranted | ConsentRevoked):
-            value.update(_explicit_fields(voided))
-        elif isinstance(voided, TermsAccepted):
-            value["version"] = voided.version
-    return value
-
-
-def event_key(event: LedgerEvent) -> bytes:
-    """Return the events-topic key: the subject, or `terms:<version>` for TermsPublished."""
-    if isinstance(event, SubjectEvent):
-        return event.subject.encode()
-    assert isinstance(event, TermsPublished)
-    return f"{TERMS_KEY_PREFIX}{event.version}".encode()
-
-
-def permission_value(step: SubjectStep, state: PermissionState) -> dict[str, Any]:
-    """Return the JSON value of a permission change or current state caused by `step`."""
-    event = step.entry.event
-    key = state.key
-    return {
-        "event_id": str(event.event_id),
-        "position": step.entry.position,
-        "type": type(event).type_name,
-        "subject": step.subject,
-        "purpose": key.purpose,
-        "party": key.party,
-        "scope": key.scope,
-        "content": key.content,
-        "aspect": key.aspect,
-        "effective_at": format_instant(event.effective_at),
-        "recorded_at": format_instant(event.recorded_at),
-        "allowed": state.allowed,
-        "basis": state.basis.value,
-        "decision_event_ids": [str(i) for i in state.event_ids],
-        "terms_version": state.terms_version,
-    }
-
-
-def entry_records(
-    step: SubjectStep, names: TopicNames, voided: LedgerEvent | None = None
-) -> list[OutgoingRecord]:
-    """Return every record one ledger entry publishes, in publication order.
-
-    The event itself; one permission change per flipped key; the new state of each new
-    or changed key on the compacted topic, or on erasure a tombstone for every key.
-    """
-    entry, event = step.entry, step.entry.event
-    event_id, type_name = str(event.event_id), type(event).type_name
-    records = [
-        OutgoingRecord(
-            names.events,
-            event_key(event),
-            orjson.dumps(event_value(entry, voided)),
-            headers(entry.position, event_id, type_name, SCHEMA_EVENT, 0),
-        )
-    ]
-    if step.subject is None:
-        return records
-    subject_key = step.subject.encode()
-    for seq, state in enumerate(step.changes):
-        records.append(
-            OutgoingRecord(
-                names.permission_changes,
-                subject_key,
-                orjson.dumps(permission_value(step, state)),
-                headers(entry.position, event_id, type_name, SCHEMA_PERMISSION_CHANGE, seq),
-            )
-        )
-    current: list[tuple[PermissionKey, bytes | None]] = [
-        (state.key, orjson.dumps(permission_value(step, state))) for state in step.states
-    ] + [(key, None) for key in step.erased]
-    for seq, (key, value) in enumerate(current):
-        records.append(
-            OutgoingRecord(
-                names.permissions,
-                permission_key(step.subject, key.purpose, key.party, key.scope).encode(),
-                value,
-                headers(entry.position, event_id, type_name, SCHEMA_PERMISSION, seq),
-            )
-        )
-    return records
-
-
 def checkpoint_record(checkpoint: Mapping[str, Any], names: TopicNames) -> OutgoingRecord:
     """Return the record of one signed checkpoint (a BRIEF §5 `checkpoint.json` object).
 
@@ -276,11 +133,7 @@ __all__ = [
     "OutgoingRecord",
     "checkpoint_record",
     "decode_headers",
-    "entry_records",
-    "event_key",
-    "event_value",
     "headers",
     "permission_key",
-    "permission_value",
     "split_permission_key",
 ]

@@ -22,9 +22,9 @@ import pytest
 
 from ledger.events import ConsentRevoked, EventVoided
 from projections.dossier import verify_dossier
+from services.api_keys import Role
 from services.bootstrap import bootstrap
 from services.demo import load_demo
-from services.http.keys import Role
 from services.settings import Settings
 from tests.e2e.server_support import Server, start_server
 

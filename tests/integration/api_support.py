@@ -10,9 +10,9 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
+from services.api_keys import Role
 from services.bootstrap import Services
 from services.http.app import create_app
-from services.http.keys import Role
 
 TERMS_2025 = {
     "version": "2025-05",

@@ -17,7 +17,7 @@ from uuid import UUID
 from hypothesis import strategies as st
 
 from ledger.application import Receipt
-from ledger.commands import AcceptTerms, Grant, Revoke
+from ledger.commands import AcceptTerms, Command, Grant, Revoke
 from ledger.errors import LedgerError
 from projections.expiry import ExpiryScheduler
 from projections.runner import Projector
@@ -355,7 +355,7 @@ def write_history(services: Services, subjects: int) -> None:
         [{"purpose": "ai-training", "default": "granted"}],
     )
     now = ledger.clock.now()
-    pending = []
+    pending: list[Command] = []
     for n in range(subjects):
         subject = f"artist-{n}"
         pending.append(

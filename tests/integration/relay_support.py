@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 import structlog
@@ -25,7 +26,7 @@ from services.settings import Settings
 from services.subscriber import ConsentMessage, Subscriber
 
 # Tansu holds a group join for about half the session timeout; 2 s keeps joins at ~1 s.
-GROUP_OPTIONS: Mapping[str, int] = {"session_timeout_ms": 2000, "heartbeat_interval_ms": 500}
+GROUP_OPTIONS: Mapping[str, Any] = {"session_timeout_ms": 2000, "heartbeat_interval_ms": 500}
 READ_TIMEOUT_S = 15.0
 
 

@@ -11,8 +11,8 @@ import pytest
 import structlog
 
 from ledger.instants import parse_instant
+from services.api_keys import Role
 from services.bootstrap import Services
-from services.http.keys import Role
 from services.logs import configure_logging
 from tests.integration.api_support import TERMS_2025, Api, assert_problem, running_api
 
@@ -139,7 +139,7 @@ def test_refused_writes_are_problems_and_write_nothing(api: Api) -> None:
     malformed = api.client.post(
         "/v1/subjects/a/grants",
         content=b'{"purpose": "ai-training",',
-        headers=api.auth(**{"Content-Type": "application/json"}),
+        headers={**api.auth(), "Content-Type": "application/json"},
     )
     body = assert_problem(malformed, 422, "Invalid request")
     assert body["errors"][0]["message"].startswith("JSON decode error at byte 26")

@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
+from services.api_keys import KEY_PREFIX, Role
 from services.bootstrap import Services, bootstrap
-from services.http.keys import KEY_PREFIX, Role
 from services.settings import Settings
 from tests.integration.api_support import Api, assert_problem, running_api
 

@@ -24,10 +24,10 @@ from typing import Any
 import pytest
 from fastapi.routing import APIRoute
 
+from services.api_keys import Role
 from services.bootstrap import bootstrap
 from services.cli.main import main
 from services.http.auth import Access
-from services.http.keys import Role
 from services.settings import Settings
 from tests.integration.api_support import TERMS_2025, Api, assert_problem, running_api
 
@@ -193,7 +193,7 @@ def test_the_matrix_covers_every_route_of_the_app(matrix_api: Api) -> None:
         (method, route.path)
         for route in matrix_api.client.app.routes  # type: ignore[attr-defined]
         if isinstance(route, APIRoute)
-        for method in route.methods
+        for method in route.methods or ()
     }
     covered = {(call.method, call.template) for call in CALLS}
     assert app_routes <= covered, f"routes missing from the role matrix: {app_routes - covered}"

@@ -7,8 +7,8 @@ from urllib.parse import quote
 
 import pytest
 
+from services.api_keys import Role
 from services.bootstrap import Services
-from services.http.keys import Role
 from tests.integration.api_support import Api, running_api
 
 pytestmark = pytest.mark.timeout(120)

@@ -11,6 +11,7 @@ import orjson
 import pytest
 
 from ledger.commands import Grant
+from services.api_keys import Role
 from services.bootstrap import Services
 from services.http.idempotency import (
     LEASE_SECONDS,
@@ -20,7 +21,6 @@ from services.http.idempotency import (
     body_digest,
     slot_for,
 )
-from services.http.keys import Role
 from tests.integration.api_support import TERMS_2025, Api, assert_problem, running_api
 
 pytestmark = pytest.mark.timeout(120)

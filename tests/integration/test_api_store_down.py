@@ -15,8 +15,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
+from services.api_keys import Role
 from services.bootstrap import Services, bootstrap
-from services.http.keys import Role
 from services.settings import Settings
 from tests.integration.api_support import TcpProxy, assert_problem, running_api
 

@@ -36,7 +36,7 @@ WORDS = ["artist-1", "ai-training", "ai-generative-training", "platform", "*", "
 tokens = st.one_of(
     st.sampled_from(WORDS),
     st.sampled_from(FLAGS),
-    st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=20),
+    st.text(alphabet=st.characters(exclude_categories=["Cs"]), max_size=20),
 ).filter(lambda t: t not in ("-h", "--help") and not t.startswith("--h"))
 
 

@@ -21,9 +21,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from ledger.instants import format_instant, parse_instant
 from projections.dossier import DOSSIER_FORMAT, DossierVerificationError, verify_dossier
+from services.api_keys import Role
 from services.bootstrap import Services
 from services.demo import Scenario, load_demo
-from services.http.keys import Role
 from tests.integration.api_support import Api, assert_problem, running_api
 
 DOCUMENT_SHA256 = "5f" * 32

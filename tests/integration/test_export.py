@@ -70,6 +70,12 @@ def rewrite(path: Path, change: Callable[[list[bytes]], list[bytes]]) -> None:
     path.write_bytes(b"".join(change(lines(path))))
 
 
+def rewrite_both(folder: Path, change: Callable[[list[bytes]], list[bytes]]) -> None:
+    """Make one change to the records and to their proofs alike."""
+    rewrite(folder / "events.jsonl", change)
+    rewrite(folder / "proofs.jsonl", change)
+
+
 def edit_json(path: Path, **fields: object) -> None:
     path.write_bytes(orjson.dumps({**orjson.loads(path.read_bytes()), **fields}))
 
@@ -147,7 +153,7 @@ def claim_filtered_and_drop_a_line(directory: Path) -> None:
     rewrite(directory / "proofs.jsonl", drop(2))
 
 
-TAMPERINGS: dict[str, tuple[Callable[[Path], None], str]] = {
+TAMPERINGS: dict[str, tuple[Callable[[Path], object], str]] = {
     "edited-line": (
         lambda d: rewrite(d / "events.jsonl", edit_subject),
         "events.jsonl line 4 (leaf_index 3, event_id",
@@ -165,7 +171,7 @@ TAMPERINGS: dict[str, tuple[Callable[[Path], None], str]] = {
         "events.jsonl line 2: the line is not the RFC 8785",
     ),
     "dropped-line": (
-        lambda d: (rewrite(d / "events.jsonl", drop(6)), rewrite(d / "proofs.jsonl", drop(6))),
+        lambda d: rewrite_both(d, drop(6)),
         "got leaf_index 7, want 6",
     ),
     "dropped-record-only": (
@@ -173,14 +179,11 @@ TAMPERINGS: dict[str, tuple[Callable[[Path], None], str]] = {
         "proofs.jsonl line 7 is for leaf_index 6, want 7",
     ),
     "dropped-last-line": (
-        lambda d: (rewrite(d / "events.jsonl", drop(12)), rewrite(d / "proofs.jsonl", drop(12))),
+        lambda d: rewrite_both(d, drop(12)),
         "got 12 records (leaves 0 … 11), want 13",
     ),
     "reordered-lines": (
-        lambda d: (
-            rewrite(d / "events.jsonl", swap(4, 5)),
-            rewrite(d / "proofs.jsonl", swap(4, 5)),
-        ),
+        lambda d: rewrite_both(d, swap(4, 5)),
         "events.jsonl line 5 (leaf_index 5",
     ),
     "reordered-records-only": (

@@ -8,8 +8,8 @@ import pytest
 
 from ledger.checkpoint import verify_signed_checkpoint
 from ledger.merkle import verify_consistency, verify_inclusion
+from services.api_keys import Role
 from services.bootstrap import Services
-from services.http.keys import Role
 from services.logs import configure_logging
 from tests.integration.api_support import Api, assert_problem, running_api
 from tests.integration.log_support import populate

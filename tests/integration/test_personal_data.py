@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 import structlog
 
+from services.api_keys import Role
 from services.bootstrap import bootstrap
-from services.http.keys import Role
 from services.logs import configure_logging
 from services.settings import Settings
 from tests.integration.api_support import TERMS_2025, running_api

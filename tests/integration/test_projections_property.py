@@ -15,6 +15,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -149,7 +150,7 @@ def test_read_models_answer_every_question_as_the_replay_does(
             )
         for asking in asked[:: max(len(asked) // 8, 1)]:
             subject, purpose, party, content, aspect, at, known_at = asking
-            words = {"party": party, "content": content, "aspect": aspect, "at": at}
+            words: dict[str, Any] = {"party": party, "content": content, "aspect": aspect, "at": at}
             replay = services.ledger.check(subject, purpose, known_at=known_at, **words)
             assert replay == reference(asking), asking
             assert reader.check(subject, purpose, known_at=known_at, **words) == replay

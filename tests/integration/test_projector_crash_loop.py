@@ -13,12 +13,12 @@ import pytest
 
 from services.bootstrap import Services
 from services.settings import Settings
+from tests.integration.projection_histories import write_history
 from tests.integration.test_projections_worker import (
     assert_consistent,
     assert_equals_rebuild_and_replay,
     run_worker,
     worker,
-    write_history,
 )
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]

@@ -168,6 +168,7 @@ def test_relay_publishes_every_event_once_keyed_by_subject_with_position_headers
     assert revoke.headers["event_id"] == str(receipts["revoke"].event_id)
     assert revoke.headers["position"] == str(receipts["revoke"].position)
     assert (revoke.type, revoke.schema) == ("ConsentRevoked", SCHEMA_EVENT)
+    assert revoke.value is not None
     assert revoke.value == {
         "event_id": str(receipts["revoke"].event_id),
         "position": receipts["revoke"].position,

@@ -65,7 +65,7 @@ def _subscriber(settings: Settings, topics: list[str], group: str, **options: ob
         topics,
         group,
         bootstrap_servers=settings.kafka_bootstrap_servers,
-        **{**GROUP_OPTIONS, **options},  # type: ignore[arg-type]
+        **{**GROUP_OPTIONS, **options},
     )
 
 

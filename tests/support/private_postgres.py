@@ -53,7 +53,7 @@ class PrivatePostgres:
         """Return the cluster's URL for the `postgres` database (user postgres, trust)."""
         return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
 
-    def _run(self, argv: Sequence[str], timeout: float = 60) -> None:
+    def _run(self, argv: Sequence[str | Path], timeout: float = 60) -> None:
         command = [str(a) for a in argv]
         if self._as_postgres:
             command = ["runuser", "-u", "postgres", "--", *command]

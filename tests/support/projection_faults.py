@@ -23,15 +23,16 @@ from typing import Any
 
 from ledger.events import Entry
 from projections.permissions import TermsVersion
-from projections.read_models import PermissionsView, ReadModel
+from projections.read_models import PermissionsView
 from projections.read_models import model as read_model_module
+from projections.runner import ViewSource
 
 FAULT_EXIT_CODE = 99
 """Exit code of a worker killed by the fault hook."""
 
 FAULT_POINTS = ("mid-batch", "before-tracking", "after-commit")
 
-Hook = Callable[[str], None]
+Hook = Callable[[str], object]
 
 
 def with_faults(view: PermissionsView, hook: Hook) -> PermissionsView:
@@ -68,7 +69,7 @@ def with_faults(view: PermissionsView, hook: Hook) -> PermissionsView:
 class FaultyModel:
     """Stand in for a ReadModel: the same tables, seen through a view that calls `hook`."""
 
-    def __init__(self, model: ReadModel, hook: Hook) -> None:
+    def __init__(self, model: ViewSource, hook: Hook) -> None:
         self._view = with_faults(model.view, hook)
 
     @property
@@ -103,7 +104,7 @@ def main(argv: Sequence[str]) -> int:
     hook = dying_hook(argv[0])
     construct = read_model_module.ReadModel._construct
 
-    def faulty_construct(self: ReadModel) -> PermissionsView:
+    def faulty_construct(self: read_model_module.ReadModel) -> PermissionsView:
         return with_faults(construct(self), hook)
 
     read_model_module.ReadModel._construct = faulty_construct  # type: ignore[method-assign]

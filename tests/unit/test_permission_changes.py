@@ -19,7 +19,6 @@ from ledger.events import (
     ConsentRevoked,
     Entry,
     EventVoided,
-    LedgerEvent,
     SubjectErased,
     TermsAccepted,
     TermsPublished,
@@ -71,7 +70,7 @@ class History:
         self.entries: list[Entry] = []
         self.now = T0
 
-    def add(self, cls: type[LedgerEvent], *, minutes: int = 1, **fields: Any) -> Entry:
+    def add(self, cls: type[Any], *, minutes: int = 1, **fields: Any) -> Entry:
         self.now += timedelta(minutes=minutes)
         fields.setdefault("effective_at", self.now)
         event = cls(
@@ -346,7 +345,8 @@ def _build(script: Sequence[Command]) -> tuple[History, list[set[PermissionKey]]
                 h.grant(c.purpose, **fields)
             else:
                 h.revoke(c.purpose, **fields)
-            for content in c.contents or [None]:
+            contents: list[str | None] = [*c.contents] if c.contents else [None]
+            for content in contents:
                 keys.add(PermissionKey(c.purpose, c.party, content, c.aspect))
         elif c.kind == "accept":
             h.accept(c.version, minutes=c.minutes, effective_at=effective)

@@ -22,6 +22,7 @@ from services.http.schemas import (
     PARTY_PATTERN,
     TIME_DESCRIPTION,
     TIME_EXAMPLES,
+    Instant,
     identifier,
     instant,
 )
@@ -37,7 +38,7 @@ inclusion proof, and the signed checkpoint the proofs lead to. Its `verification
 says how to check it offline (docs/legal-timeline.md).
 """
 
-Time = Annotated[str | None, Query(description=TIME_DESCRIPTION, examples=TIME_EXAMPLES)]
+Time = Annotated[Instant | None, Query(description=TIME_DESCRIPTION, examples=TIME_EXAMPLES)]
 
 
 def dossier_router(services: Services, auth: Authenticator) -> APIRouter:

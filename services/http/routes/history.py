@@ -19,6 +19,7 @@ from services.http.schemas import (
     TIME_DESCRIPTION,
     TIME_EXAMPLES,
     HistoryBody,
+    Instant,
     identifier,
     instant,
 )
@@ -55,10 +56,10 @@ def history_router(ledger: ConsentLedger, auth: Authenticator) -> APIRouter:
             int, Query(ge=0, le=MAX_POSITION, description="Show events after this position.")
         ] = 0,
         at: Annotated[
-            str | None, Query(description=TIME_DESCRIPTION, examples=TIME_EXAMPLES)
+            Instant | None, Query(description=TIME_DESCRIPTION, examples=TIME_EXAMPLES)
         ] = None,
         known_at: Annotated[
-            str | None, Query(description=TIME_DESCRIPTION, examples=TIME_EXAMPLES)
+            Instant | None, Query(description=TIME_DESCRIPTION, examples=TIME_EXAMPLES)
         ] = None,
     ) -> Response:
         subject = identifier(subject, field="subject")

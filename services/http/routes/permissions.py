@@ -30,6 +30,7 @@ from services.http.schemas import (
     DecisionBody,
     FilterAnswer,
     FilterRequest,
+    Instant,
     identifier,
     instant,
 )
@@ -46,7 +47,7 @@ MinPosition = Annotated[
         description="Read your writes: reflect at least this position (a write's receipt).",
     ),
 ]
-Time = Annotated[str | None, Query(description=TIME_DESCRIPTION, examples=TIME_EXAMPLES)]
+Time = Annotated[Instant | None, Query(description=TIME_DESCRIPTION, examples=TIME_EXAMPLES)]
 
 
 def permissions_router(services: Services, auth: Authenticator) -> APIRouter:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from uuid import UUID, uuid4
 
 from ledger.decisions import Decision, Question, decide
@@ -50,7 +51,7 @@ class History:
         self.entries.append(Entry(self.head, event))
         return event.event_id
 
-    def _base(self, effective: str | datetime | None) -> dict[str, object]:
+    def _base(self, effective: str | datetime | None) -> dict[str, Any]:
         now = self._tick()
         if isinstance(effective, str):
             effective = at(effective)
@@ -81,7 +82,7 @@ class History:
 
     def accept(self, version: str, effective: str | datetime | None = None) -> UUID:
         """Record an acceptance of `version`."""
-        return self._add(TermsAccepted(version=version, evidence=None, **self._base(effective)))  # type: ignore[arg-type]
+        return self._add(TermsAccepted(version=version, evidence=None, **self._base(effective)))
 
     def grant(
         self,
@@ -95,7 +96,7 @@ class History:
     ) -> UUID:
         """Record a grant."""
         return self._add(
-            ConsentGranted(  # type: ignore[arg-type]
+            ConsentGranted(
                 purpose=purpose,
                 party=party,
                 content_ids=content,
@@ -117,7 +118,7 @@ class History:
     ) -> UUID:
         """Record a revocation."""
         return self._add(
-            ConsentRevoked(  # type: ignore[arg-type]
+            ConsentRevoked(
                 purpose=purpose,
                 party=party,
                 content_ids=content,
@@ -130,11 +131,11 @@ class History:
 
     def void(self, event_id: UUID) -> UUID:
         """Record a void of `event_id`."""
-        return self._add(EventVoided(voided_event_id=event_id, reason="error", **self._base(None)))  # type: ignore[arg-type]
+        return self._add(EventVoided(voided_event_id=event_id, reason="error", **self._base(None)))
 
     def erase(self) -> UUID:
         """Record the subject's erasure."""
-        return self._add(SubjectErased(reason=None, **self._base(None)))  # type: ignore[arg-type]
+        return self._add(SubjectErased(reason=None, **self._base(None)))
 
     def ask(
         self,

@@ -9,6 +9,7 @@ only when nothing could hide them.
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from uuid import UUID, uuid4
 
 from hypothesis import given, settings
@@ -20,6 +21,7 @@ from ledger.events import (
     ConsentRevoked,
     Entry,
     EventVoided,
+    LedgerEvent,
     SubjectErased,
     TermsAccepted,
     TermsPublished,
@@ -77,7 +79,7 @@ def histories(draw: st.DrawFn) -> list[Entry]:
     entries: list[Entry] = []
     for position in range(1, draw(st.integers(1, 14)) + 1):
         kind = draw(st.sampled_from(["grant", "grant", "revoke", "accept", "void", "erase"]))
-        base = {
+        base: dict[str, Any] = {
             "originator_id": STREAM,
             "originator_version": position,
             "timestamp": when(position),
@@ -85,9 +87,9 @@ def histories(draw: st.DrawFn) -> list[Entry]:
             "effective_at": when(draw(st.integers(-10, 20))),
             "subject": "ann",
         }
-        event: object
+        event: LedgerEvent
         if kind in ("grant", "revoke"):
-            scope = {
+            scope: dict[str, Any] = {
                 "purpose": draw(st.sampled_from(["ai-training", "ai-generative-training"])),
                 "party": draw(st.sampled_from(PARTIES)),
                 "content_ids": draw(
@@ -113,7 +115,7 @@ def histories(draw: st.DrawFn) -> list[Entry]:
             event = SubjectErased(**base, reason=None)
         else:
             continue
-        entries.append(Entry(position, event))  # type: ignore[arg-type]
+        entries.append(Entry(position, event))
     return entries
 
 
@@ -238,7 +240,9 @@ def question_at(at: int, known_at: int) -> Question:
     )
 
 
-def tip_row(effective_at: int, kind: int = GRANT, expires_at: int | None = None) -> tuple:
+def tip_row(
+    effective_at: int, kind: int = GRANT, expires_at: int | None = None
+) -> tuple[object, ...]:
     expires = None if expires_at is None else to_micros(when(expires_at))
     return (0, kind, "ab" * 16, to_micros(when(effective_at)), 7, expires, None)
 
