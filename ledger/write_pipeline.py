@@ -30,7 +30,7 @@ import random
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Final
@@ -187,7 +187,11 @@ class WritePipeline:
         results: _Results,
         before_commit: BeforeCommit | None,
     ) -> None:
-        streams = {i: self._stream_of(commands[i]) for i in group}
+        streams: dict[int, UUID] = {}
+        batch: dict[UUID, UUID] = {}  # event id -> stream, of the commands before in the group
+        for i in group:
+            streams[i] = self._stream_of(commands[i], batch)
+            batch[commands[i].event_id] = streams[i]
         terms = {
             c.version: self.terms.get(c.version)
             for c in (commands[i] for i in group)
@@ -240,11 +244,17 @@ class WritePipeline:
             before_commit()
         return [r.notification.id for r in self._app.save(*events)]
 
-    def _stream_of(self, command: Command) -> UUID:
-        """Return the stream a command appends to; a void's is found in the event index."""
+    def _stream_of(self, command: Command, batch: Mapping[UUID, UUID]) -> UUID:
+        """Return the stream a command appends to.
+
+        A void's is its target's: an earlier command's of the same group (`batch`), or
+        else found in the event index.
+        """
         if command.stream_id is not None:
             return command.stream_id
         assert isinstance(command, Void)
+        if command.voided_event_id in batch:
+            return batch[command.voided_event_id]
         located = self.locate(command.voided_event_id)
         return NO_STREAM if located is None else located[1]
 

@@ -17,6 +17,7 @@ import pytest
 from eventsourcing.cryptography import AESCipher
 
 from ledger import store
+from ledger.commands import Grant, Void
 from ledger.errors import EventAlreadyVoidedError, UnknownEventError
 from ledger.events import ConsentGranted, subject_stream_id
 from services.bootstrap import Services, bootstrap
@@ -87,17 +88,17 @@ def write_grants(database_url: str, data_dir: str, offset_s: float, count: int) 
 
 
 def test_recorded_at_never_decreases_along_positions_across_writer_processes(
-    postgres_url: str, tmp_path: Path
+    database_url: str, tmp_path: Path
 ) -> None:
     data_dir = tmp_path / "data"
-    first = bootstrap(Settings(database_url=postgres_url, data_dir=data_dir))
+    first = bootstrap(Settings(database_url=database_url, data_dir=data_dir))
     first.ledger.grant("artist-first", "ai-training")  # every later write comes after it
     first.close()
     context = multiprocessing.get_context("spawn")
     # One writer's clock is a minute behind the others': read before the writers' lock,
     # its events would carry times earlier than those already recorded.
     writers = [
-        context.Process(target=write_grants, args=(postgres_url, str(data_dir), offset, 40))
+        context.Process(target=write_grants, args=(database_url, str(data_dir), offset, 40))
         for offset in (-60.0, 0.0, 0.0)
     ]
     for writer in writers:
@@ -105,7 +106,7 @@ def test_recorded_at_never_decreases_along_positions_across_writer_processes(
     for writer in writers:
         writer.join(150)
         assert writer.exitcode == 0
-    services = bootstrap(Settings(database_url=postgres_url, data_dir=data_dir))
+    services = bootstrap(Settings(database_url=database_url, data_dir=data_dir))
     try:
         entries = list(services.ledger.iter_entries())
     finally:
@@ -113,3 +114,13 @@ def test_recorded_at_never_decreases_along_positions_across_writer_processes(
     assert len(entries) == 121
     times = [e.event.recorded_at for e in entries]
     assert times == sorted(times)
+
+
+def test_a_void_in_the_same_group_commit_as_its_grant_voids_it(services: Services) -> None:
+    ledger = services.ledger
+    grant = Grant(subject="artist-1", purpose="ai-training")
+    void = Void(voided_event_id=grant.event_id, reason="entered in error")
+    again = Void(voided_event_id=grant.event_id, reason="twice")
+    results = ledger.execute_many([grant, void, again])
+    assert [type(r).__name__ for r in results] == ["Receipt", "Receipt", "EventAlreadyVoidedError"]
+    assert not ledger.check("artist-1", "ai-training").allowed
