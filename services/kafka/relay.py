@@ -23,7 +23,6 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final, Protocol
 
 import structlog
-from eventsourcing.persistence import InterfaceError, OperationalError
 from kafka import KafkaProducer
 from kafka.errors import KafkaError
 
@@ -31,7 +30,7 @@ from ledger.application import ConsentLedger
 from ledger.backoff import Backoff
 from ledger.errors import ErrorKind, InvalidInputError, LedgerError, StoreUnavailableError
 from ledger.events import Entry, EventVoided, LedgerEvent, SubjectEvent
-from projections.database import Database
+from projections.database import Database, translate_driver_errors
 from projections.permission_changes import PermissionChangeDeriver, SubjectStep
 from services.kafka.records import entry_records
 from services.kafka.topics import (
@@ -49,6 +48,7 @@ if TYPE_CHECKING:
 
 POSITIONS_TABLE: Final = "relay_positions"
 DEFAULT_BATCH_SIZE: Final = 500
+LEDGER_UNAVAILABLE: Final = "the ledger database is unavailable"  # how an outage is reported
 DEFAULT_POLL_INTERVAL_S: Final = 0.05
 DEFAULT_DELIVERY_TIMEOUT_S: Final = 10.0
 
@@ -297,14 +297,12 @@ class Relay:
         stored position is unchanged.
         """
         after = self.position()
-        try:
+        with translate_driver_errors(LEDGER_UNAVAILABLE):
             entries = self.ledger.entries_after(after, self.options.batch_size)
             checkpoints = self._pending_checkpoints()
             if not entries and not checkpoints:
                 return 0
             records = self.records_for(entries)
-        except (OperationalError, InterfaceError) as error:
-            raise StoreUnavailableError(f"the ledger database is unavailable: {error}") from None
         records += [checkpoint_record(c, self.names) for c in checkpoints]
         started = time.perf_counter()
         self.publisher.publish(records)
@@ -398,10 +396,8 @@ class Relay:
         StoreUnavailableError) once attempts have failed for that long.
         """
         stop = stop or threading.Event()
-        try:
+        with translate_driver_errors(LEDGER_UNAVAILABLE):
             target = self.ledger.ledger_position() if until_caught_up else None
-        except (OperationalError, InterfaceError) as error:
-            raise StoreUnavailableError(f"the ledger database is unavailable: {error}") from None
         options = self.options
         initial_s = min(options.backoff_initial_s, options.backoff_max_s)
         retrying = Backoff(initial_s, options.backoff_max_s).retrying()
