@@ -33,6 +33,7 @@ from ledger.errors import ErrorKind, InvalidInputError, LedgerError, StoreUnavai
 from ledger.events import Entry, EventVoided, LedgerEvent, SubjectEvent
 from projections.database import Database
 from projections.permission_changes import PermissionChangeDeriver, SubjectStep
+from services.kafka import DEFAULT_BATCH_SIZE, DEFAULT_POLL_INTERVAL_S
 from services.kafka.records import entry_records
 from services.kafka.topics import (
     DEFAULT_PARTITIONS,
@@ -48,8 +49,6 @@ if TYPE_CHECKING:
     from services.settings import Settings
 
 POSITIONS_TABLE: Final = "relay_positions"
-DEFAULT_BATCH_SIZE: Final = 500
-DEFAULT_POLL_INTERVAL_S: Final = 0.05
 DEFAULT_DELIVERY_TIMEOUT_S: Final = 10.0
 
 log = structlog.get_logger("consent_ledger.relay")
