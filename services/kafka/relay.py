@@ -1,3 +1,4 @@
+# long module: the relay loop, its publisher and its stored position make one delivery guarantee
 """The relay: tail the ledger in order and publish it to Kafka, at least once.
 
 `Relay` reads the committed ledger after its stored position, derives each entry's
