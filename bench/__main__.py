@@ -11,6 +11,7 @@ import sys
 
 BENCHMARKS: dict[str, str] = {
     "api": "bench.api",  # HTTP API: check/writes vs /healthz, group commit vs 1 tx/write (issue 4)
+    "cli_start": "bench.cli_start",  # CLI start: what every verb imports (issue 9)
     "export": "bench.export",  # audit export + verify of 1M events (issue 5)
     "projections": "bench.projections",  # read models vs replay: check, filter, rebuild (issue 3)
     "rebuild": "bench.rebuild",  # project --rebuild into shadow tables under reads (issue 12)

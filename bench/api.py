@@ -1,3 +1,4 @@
+# long module: one benchmark run end to end: server processes, load clients and the table
 """Benchmark the HTTP API on PostgreSQL: reads and writes beside a trivial route, and
 group commit beside one transaction per write.
 

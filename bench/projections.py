@@ -1,3 +1,4 @@
+# long module: one benchmark run end to end: data generation, four measures, the table
 """Benchmark the read models: check, point-in-time, filter and rebuild, beside the replay.
 
     python -m bench.projections [--subjects 1000000] [--pg-events 100000] [--skip-postgres]

@@ -1,3 +1,4 @@
+# long module: the offline verifier reads as one checklist, file by file, for auditors
 """Verify an audit export offline: only its files, the documented format and a public key.
 
 The format itself (files, filter, manifest) is `ledger.export_format`; this module

@@ -4,7 +4,8 @@ The command line starts these, but its package must not import the HTTP or Kafka
 packages (the entrypoint packages stay independent; see docs/architecture.md). This
 module is the one declared exception in the import contracts: it joins the entrypoints
 to the services that `services.bootstrap` built, and the CLI calls only these functions.
-FastAPI and uvicorn are imported only when the server starts, so other verbs start fast.
+FastAPI, uvicorn and kafka-python are imported only when the server or the relay
+starts, so other verbs start fast.
 """
 
 from __future__ import annotations
@@ -13,22 +14,16 @@ import threading
 from typing import TYPE_CHECKING
 
 from services.http import DOCS_PATH
-from services.kafka.relay import (
-    DEFAULT_BATCH_SIZE,
-    DEFAULT_POLL_INTERVAL_S,
-    RelayOptions,
-    RelayStats,
-    build_relay,
-)
+from services.kafka import DEFAULT_BATCH_SIZE, DEFAULT_POLL_INTERVAL_S
 
 if TYPE_CHECKING:
     from services.bootstrap import Services
+    from services.kafka.relay import RelayStats
 
 __all__ = [
     "DEFAULT_BATCH_SIZE",
     "DEFAULT_POLL_INTERVAL_S",
     "DOCS_PATH",
-    "RelayStats",
     "run_relay",
     "serve_http",
 ]
@@ -64,6 +59,8 @@ def run_relay(
     Raises InvalidInputError for a batch size below 1 or a non-positive interval, and
     RelayConfigurationError when no broker is configured.
     """
+    from services.kafka.relay import RelayOptions, build_relay
+
     options = RelayOptions(batch_size=batch_size, poll_interval_s=poll_interval_s)
     relay = build_relay(services, options=options)
     try:

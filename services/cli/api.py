@@ -13,10 +13,9 @@ import argparse
 import sys
 from typing import TYPE_CHECKING
 
-import orjson
-
 from services.api_keys import Role
 from services.cli.args import VerbAdder
+from services.cli.output import emit_json
 from services.entrypoints import DOCS_PATH, serve_http
 
 if TYPE_CHECKING:
@@ -57,16 +56,13 @@ def cmd_keys_create(args: argparse.Namespace, services: Services) -> int:
     """Create an API key and print it once."""
     key, secret = services.api_keys.create(args.name, args.role)
     if args.json:
-        sys.stdout.write(
-            orjson.dumps(
-                {
-                    "name": key.name,
-                    "role": key.role.value,
-                    "created_at": key.created_at,
-                    "key": secret,
-                }
-            ).decode()
-            + "\n"
+        emit_json(
+            {
+                "name": key.name,
+                "role": key.role.value,
+                "created_at": key.created_at,
+                "key": secret,
+            }
         )
         return 0
     print(f"API key {key.name!r} with role {key.role.value} created; it is shown only this once:")

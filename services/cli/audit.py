@@ -33,6 +33,7 @@ from projections.audit import AuditReport, audit_ledger
 from projections.export import export_ledger, require_empty_directory
 from services.bootstrap import Services
 from services.cli.args import VerbAdder, instant
+from services.cli.output import emit_json
 
 EXIT_FAILED: Final = 1  # verify or audit found a problem
 
@@ -133,7 +134,7 @@ def cmd_export(args: argparse.Namespace, services: Services) -> int:
             progress=progress,
         )
     if args.json:
-        _emit(summary.to_json())
+        emit_json(summary.to_json())
         return 0
     cp = summary.checkpoint.checkpoint
     scope = (
@@ -175,11 +176,11 @@ def cmd_verify(args: argparse.Namespace) -> int:
             )
     except VerificationError as error:
         if args.json:
-            _emit({"verified": False, "error": error.detail})
+            emit_json({"verified": False, "error": error.detail})
         print(f"consent-ledger: verify FAILED: {error.detail}", file=sys.stderr)
         return EXIT_FAILED
     if args.json:
-        _emit(report.to_json())
+        emit_json(report.to_json())
     else:
         cp = report.checkpoint
         scope = (
@@ -211,7 +212,7 @@ def cmd_audit(args: argparse.Namespace, services: Services) -> int:
     with _progress("auditing") as progress:
         report = audit_ledger(services.log, progress=progress)
     if args.json:
-        _emit(report.to_json())
+        emit_json(report.to_json())
     else:
         print(_audit_text(report))
     return 0 if report.ok else EXIT_FAILED
@@ -250,7 +251,7 @@ def cmd_checkpoint(args: argparse.Namespace, services: Services) -> int:
     if args.public_key:
         raw = log.key.public_key_raw()
         if args.json:
-            _emit(
+            emit_json(
                 {
                     "public_key": log.key.public_key_b64(),
                     "note_verifier_key": note_verifier_key(log.log_id, raw),
@@ -262,7 +263,7 @@ def cmd_checkpoint(args: argparse.Namespace, services: Services) -> int:
     _catch_up(services)
     checkpoint = log.head_checkpoint()
     if args.json:
-        _emit(checkpoint.to_published_json())
+        emit_json(checkpoint.to_published_json())
     else:
         cp = checkpoint.checkpoint
         print(
@@ -280,7 +281,7 @@ def cmd_proof_inclusion(args: argparse.Namespace, services: Services) -> int:
         services.log.head_checkpoint()
     proof = services.log.inclusion(args.position, args.tree_size)
     if args.json:
-        _emit(proof.to_json())
+        emit_json(proof.to_json())
     else:
         body = proof.to_json()
         print(
@@ -301,7 +302,7 @@ def cmd_proof_consistency(args: argparse.Namespace, services: Services) -> int:
         second = services.log.head_checkpoint().tree_size
     proof = services.log.consistency(args.first, second)
     if args.json:
-        _emit(proof.to_json())
+        emit_json(proof.to_json())
     else:
         body = proof.to_json()
         print(
@@ -384,8 +385,3 @@ def _read_json(path: Path, flag: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise InvalidInputError(f"{flag} {path}: want a JSON object (a checkpoint.json)")
     return value
-
-
-def _emit(value: object) -> None:
-    """Print one line of JSON."""
-    sys.stdout.write(orjson.dumps(value).decode() + "\n")

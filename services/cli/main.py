@@ -15,9 +15,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Final
 from uuid import UUID
 
-import orjson
-
-from ledger.application import Receipt
 from ledger.commands import AcceptTerms, Erase, Grant, PublishTerms, Revoke, Void
 from ledger.errors import ConflictError, ErrorKind, InvalidInputError, LedgerError
 from projections.history import history_json
@@ -37,6 +34,7 @@ from services.cli.args import (
     time_flag,
 )
 from services.cli.help import EXAMPLES, purposes_help
+from services.cli.output import emit_json, print_receipt, report_error
 from services.logs import configure_logging
 from services.settings import Settings
 
@@ -50,26 +48,10 @@ EXIT_CODES = {
     ErrorKind.UNAVAILABLE: 5,
 }
 
-_LINE_BREAKS: Final = "\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029"  # what str.splitlines splits on
-
 READ_ONLY_VERBS = frozenset(
     {"check", "filter", "history", "export", "audit", "inclusion", "consistency"}
 )
 """Verbs that only read: pointed at a ledger that does not exist, they create nothing."""
-
-
-def emit_json(value: object) -> None:
-    """Print `value` as one line of JSON."""
-    sys.stdout.write(orjson.dumps(value).decode() + "\n")
-
-
-def print_receipt(args: argparse.Namespace, receipt: Receipt) -> int:
-    """Print a write's event id (or the whole receipt with --json)."""
-    if args.json:
-        emit_json(receipt.to_json())
-    else:
-        print(receipt.event_id)
-    return 0
 
 
 def evidence_from(args: argparse.Namespace) -> dict[str, str] | None:
@@ -351,16 +333,6 @@ def settings_from(args: argparse.Namespace) -> Settings:
         data_dir=args.data_dir,
         kafka_bootstrap_servers=args.kafka_bootstrap_servers,
     )
-
-
-def report_error(message: str) -> None:
-    """Print `message` as the one error line on stderr.
-
-    Anything that would break it into lines (a newline, or a separator such as U+001E that
-    `str.splitlines` honours, arriving in an argument) is shown escaped.
-    """
-    text = "".join(repr(c)[1:-1] if c in _LINE_BREAKS else c for c in message)
-    print(f"consent-ledger: error: {text}", file=sys.stderr)
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:

@@ -28,6 +28,7 @@ from ledger.vocabulary import check_identifier
 from projections.expiry import ExpiryScheduler
 from projections.runner import DEFAULT_BATCH_SIZE, Projector
 from services.cli.args import VerbAdder, time_flag
+from services.cli.output import emit_json
 
 if TYPE_CHECKING:
     from services.bootstrap import Services
@@ -97,7 +98,7 @@ def cmd_project(args: argparse.Namespace, services: Services) -> int:
             projector.catch_up()
         status = projector.status()
         if args.json:
-            sys.stdout.write(orjson.dumps(status.to_json()).decode() + "\n")
+            emit_json(status.to_json())
         else:
             print(f"read models at position {status.position} (ledger head {status.head})")
         return 0

@@ -10,16 +10,14 @@ from __future__ import annotations
 
 import argparse
 import signal
-import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from types import FrameType
 from typing import TYPE_CHECKING
 
-import orjson
-
 from services.cli.args import VerbAdder
+from services.cli.output import emit_json
 from services.entrypoints import DEFAULT_BATCH_SIZE, DEFAULT_POLL_INTERVAL_S, run_relay
 
 if TYPE_CHECKING:
@@ -83,7 +81,7 @@ def cmd_relay(args: argparse.Namespace, services: Services) -> int:
             give_up_after_s=give_up,
         )
     if args.json:
-        sys.stdout.write(orjson.dumps(stats.to_json()).decode() + "\n")
+        emit_json(stats.to_json())
     else:
         print(
             f"published {stats.events} events ({stats.records} records); position {stats.position}"

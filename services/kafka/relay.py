@@ -1,3 +1,4 @@
+# long module: the relay loop, its publisher and its stored position make one delivery guarantee
 """The relay: tail the ledger in order and publish it to Kafka, at least once.
 
 `Relay` reads the committed ledger after its stored position, derives each entry's
@@ -32,6 +33,7 @@ from ledger.errors import ErrorKind, InvalidInputError, LedgerError, StoreUnavai
 from ledger.events import Entry, EventVoided, LedgerEvent, SubjectEvent
 from projections.database import Database, translate_driver_errors
 from projections.permission_changes import PermissionChangeDeriver, SubjectStep
+from services.kafka import DEFAULT_BATCH_SIZE, DEFAULT_POLL_INTERVAL_S
 from services.kafka.records import entry_records
 from services.kafka.topics import (
     DEFAULT_PARTITIONS,
@@ -47,9 +49,7 @@ if TYPE_CHECKING:
     from services.settings import Settings
 
 POSITIONS_TABLE: Final = "relay_positions"
-DEFAULT_BATCH_SIZE: Final = 500
 LEDGER_UNAVAILABLE: Final = "the ledger database is unavailable"  # how an outage is reported
-DEFAULT_POLL_INTERVAL_S: Final = 0.05
 DEFAULT_DELIVERY_TIMEOUT_S: Final = 10.0
 
 log = structlog.get_logger("consent_ledger.relay")

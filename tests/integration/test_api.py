@@ -1,3 +1,4 @@
+# long module: the routes of BRIEF §4 side by side, one test per behaviour
 """The HTTP API's routes behave as BRIEF §4 says, on SQLite and PostgreSQL."""
 
 from __future__ import annotations

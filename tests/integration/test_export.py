@@ -1,3 +1,4 @@
+# long module: the tamper table and the verifier cases share their fixtures
 """The audit export verifies with nothing but its files and the public key; tampering fails."""
 
 from __future__ import annotations

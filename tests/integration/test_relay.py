@@ -1,3 +1,4 @@
+# long module: the at-least-once scenarios share one broker harness
 """The relay publishes the committed ledger to Kafka at least once, in order, losing nothing.
 
 Runs against the session's Kafka-protocol broker (`kafka_bootstrap`), each test on topics

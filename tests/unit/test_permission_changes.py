@@ -1,3 +1,4 @@
+# long module: the history builder and the property it serves belong together
 """Effective-permission changes are exactly the flips of the decision function."""
 
 from __future__ import annotations
