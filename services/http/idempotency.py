@@ -127,10 +127,13 @@ def slot_for(method: str, route: str, path_params: Mapping[str, Any], key: str) 
 def body_digest(raw: bytes) -> str:
     """Return the SHA-256 of a JSON body in RFC 8785 canonical form (empty body: `null`).
 
-    Requires `raw` to be JSON, or empty. Numbers JCS cannot carry (integers beyond 2**53)
+    Raises InvalidInputError when `raw` is neither JSON nor empty. Numbers JCS cannot carry (integers beyond 2**53)
     fall back to orjson with sorted keys, which is deterministic too.
     """
-    value = orjson.loads(raw) if raw.strip() else None
+    try:
+        value = orjson.loads(raw) if raw.strip() else None
+    except orjson.JSONDecodeError as error:
+        raise InvalidInputError(f"the request body is not JSON: {error}") from None
     try:
         canonical = canonical_json(value)
     except RecordError:

@@ -93,3 +93,13 @@ def test_hostile_query_strings_on_check_are_refused_with_422(api: Api) -> None:
         response = api.get("/v1/check", Role.READER, params=params)
         assert response.status_code == 422, (params, response.text)
         assert response.headers["content-type"].startswith("application/problem+json")
+
+
+@pytest.mark.parametrize("route", ["/v1/subjects/artist-1/erasure", GRANTS])
+def test_a_non_json_body_with_an_idempotency_key_is_422_and_writes_nothing(
+    api: Api, route: str
+) -> None:
+    before = api.position()
+    headers = api.auth(**{"Content-Type": "application/json", "Idempotency-Key": "k-1"})
+    response = api.client.post(route, content=b"\xff\xfe not json", headers=headers)
+    assert_refused(api, response, before, {422})

@@ -78,6 +78,7 @@ def test_filter_prints_the_allowed_lines_in_input_order(cli: Run) -> None:
 
 def test_filter_refuses_a_malformed_line_with_its_number(cli: Run) -> None:
     run = cli
+    run("grant", "ann", "ai-training")  # a read of a ledger that does not exist is exit 3
     code, _, err = run("filter", "ai-training", stdin="ann,t1\nno comma here\n")
     assert code == 2
     assert err.strip() == (
