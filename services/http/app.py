@@ -21,6 +21,7 @@ from uuid import UUID
 import structlog
 from fastapi import Depends, FastAPI
 from fastapi.openapi.utils import get_openapi
+from fastapi_offline import FastAPIOffline
 from fastapi.responses import RedirectResponse
 from pydantic import BaseModel
 from pydantic.json_schema import JsonSchemaMode
@@ -44,6 +45,7 @@ from services.http.routes.dossier import dossier_router
 from services.http.routes.health import health_router
 from services.http.routes.history import history_router
 from services.http.routes.ledger import ledger_router
+from services.http.routes.overview import overview_router
 from services.http.routes.permissions import permissions_router
 from services.http.routes.ui import ui_router
 from services.http.schemas import FilterRequest, Problem
@@ -51,6 +53,8 @@ from services.http.store_watch import StoreWatch
 from services.http.writes import WriteGateway
 
 REQUEST_ID_HEADER: Final = "X-Request-ID"
+REDOC_PATH: Final = "/redoc"
+DOCS_ASSETS_PATH: Final = "/docs-assets"
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 _log = structlog.get_logger("consent_ledger.api")
 
@@ -102,13 +106,16 @@ def create_app(services: Services, *, committer: Committer | None = None) -> Fas
             await run_in_threadpool(watch.stop)
             await run_in_threadpool(_stop, services, writer)
 
-    app = FastAPI(
+    # FastAPIOffline serves Swagger UI and ReDoc from the package's own files: the
+    # documentation pages work without internet access (no CDN).
+    app = FastAPIOffline(
         title="Consent Ledger",
         version=_package_version(),
         description=DESCRIPTION,
         lifespan=lifespan,
         docs_url=DOCS_PATH,
-        redoc_url=None,
+        redoc_url=REDOC_PATH,
+        static_url=DOCS_ASSETS_PATH,
     )
     app.state.services = services
     app.state.committer = writer
@@ -121,6 +128,7 @@ def create_app(services: Services, *, committer: Committer | None = None) -> Fas
     app.include_router(history_router(services.ledger, auth), dependencies=gated)
     app.include_router(ledger_router(services, auth), dependencies=gated)
     app.include_router(dossier_router(services, auth), dependencies=gated)
+    app.include_router(overview_router(services, auth), dependencies=gated)
     app.include_router(ui_router())
 
     @app.get("/", include_in_schema=False)
