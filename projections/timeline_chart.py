@@ -274,7 +274,7 @@ def subject_overview(ledger: ConsentLedger, request: OverviewRequest) -> dict[st
         }
 
     views = [view(now)]
-    if known_at < now:
+    if request.known_at is not None and known_at < now:
         views.append(view(known_at))
     return {
         "format": CHART_FORMAT,
