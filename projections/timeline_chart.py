@@ -75,7 +75,7 @@ def lanes_of(entries: Iterable[Entry], purposes: Sequence[str]) -> list[Lane]:
     for entry in entries:
         event = entry.event
         if isinstance(event, ConsentGranted | ConsentRevoked):
-            for content in event.content_ids or [None]:
+            for content in _scopes(event.content_ids):
                 found.add(Lane(event.purpose, event.party, content, event.aspect))
     rank = {p: i for i, p in enumerate(purposes)}
 
@@ -90,6 +90,11 @@ def lanes_of(entries: Iterable[Entry], purposes: Sequence[str]) -> list[Lane]:
         )
 
     return sorted(found, key=order)
+
+
+def _scopes(content_ids: Sequence[str] | None) -> Sequence[str | None]:
+    """Return the scopes of an event: its content ids, or None for the whole catalogue."""
+    return list(content_ids) if content_ids else [None]
 
 
 def matrix_parties(entries: Iterable[Entry]) -> list[str]:
@@ -202,7 +207,7 @@ def marker(entry: Entry, by_id: Mapping[str, Entry]) -> dict[str, Any]:
     if isinstance(event, ConsentGranted | ConsentRevoked | ConsentExpired):
         body["lanes"] = [
             Lane(event.purpose, event.party, content, event.aspect).key
-            for content in event.content_ids or [None]
+            for content in _scopes(event.content_ids)
         ]
     if isinstance(event, TermsAccepted):
         body["version"] = event.version
@@ -320,9 +325,7 @@ def subject_matrix(
     cells = []
     for name, purpose in ledger.vocabulary.purposes.items():
         for party in parties:
-            question = Question(
-                subject, purpose, party, None, ALL_ASPECTS, at, known_at
-            )
+            question = Question(subject, purpose, party, None, ALL_ASPECTS, at, known_at)
             decision = decide(entries, catalog, question, position)
             cells.append({"purpose": name, "party": party, **decision.to_json()})
     in_force = terms_in_force(known_state(entries, known_at).live, catalog, at)

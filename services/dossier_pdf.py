@@ -104,7 +104,10 @@ def render_dossier_pdf(dossier: dict[str, Any], *, timeout: float = PRINT_SECOND
             page.as_uri(),
         ]
         try:
-            subprocess.run(command, capture_output=True, timeout=timeout, check=True, cwd=root)
+            # The command is ours: the browser's path and a file URI in our scratch directory.
+            subprocess.run(  # noqa: S603
+                command, capture_output=True, timeout=timeout, check=True, cwd=root
+            )
         except subprocess.TimeoutExpired:
             raise PdfRenderError(f"Chromium did not print the dossier in {timeout:g} s") from None
         except (subprocess.CalledProcessError, OSError) as error:

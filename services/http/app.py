@@ -21,8 +21,8 @@ from uuid import UUID
 import structlog
 from fastapi import Depends, FastAPI
 from fastapi.openapi.utils import get_openapi
-from fastapi_offline import FastAPIOffline
 from fastapi.responses import RedirectResponse
+from fastapi_offline import FastAPIOffline
 from pydantic import BaseModel
 from pydantic.json_schema import JsonSchemaMode
 from starlette.concurrency import run_in_threadpool

@@ -48,7 +48,7 @@ def overview_router(services: Services, auth: Authenticator) -> APIRouter:
         response_model=dict[str, Any],
         responses=problem_responses(401, 403, 422, 503),
         summary="Subjects whose id starts with a prefix, in id order, paged",
-        description="Answers `{\"subjects\": [...], \"next\"}`; `next` is the `after` of the "
+        description='Answers `{"subjects": [...], "next"}`; `next` is the `after` of the '
         "following page, null at the end.",
     )
     def subjects(
