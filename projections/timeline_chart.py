@@ -239,15 +239,18 @@ def subject_overview(ledger: ConsentLedger, request: OverviewRequest) -> dict[st
     now = ledger.clock.now()
     vocabulary = ledger.vocabulary
     purposes = list(vocabulary.purposes)
-    first = ledger.question(request.subject, purposes[0], at=request.at, known_at=request.known_at)
-    at, known_at = first.at, first.known_at
+    asked = ledger.question(request.subject, purposes[0], at=request.at, known_at=request.known_at)
+    at, known_at = asked.at, asked.known_at
     entries = ledger.subject_entries(request.subject)
     if not entries:
         return None
     catalog = ledger.terms_catalog()
-    start = min(e.event.effective_at for e in entries)
+    first = min(e.event.effective_at for e in entries)
+    # The axis also shows the terms publications before the subject's first event; the
+    # bands start at that event.
+    start = min(first, *(p.effective_from for p in catalog.values()))
     end = max(now, at, *(e.event.effective_at for e in entries)) + TAIL
-    points = change_points(entries, catalog, start)
+    points = change_points(entries, catalog, first)
     lanes = lanes_of(entries, purposes)
     by_id = {str(e.event.event_id): e for e in entries}
 
@@ -288,6 +291,7 @@ def subject_overview(ledger: ConsentLedger, request: OverviewRequest) -> dict[st
         "known_at": format_instant(known_at),
         "now": format_instant(now),
         "start": format_instant(start),
+        "first_event_at": format_instant(first),
         "end": format_instant(end),
         "lanes": [lane.to_json() for lane in lanes],
         "views": views,

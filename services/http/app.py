@@ -41,6 +41,7 @@ from services.http.limits import BodyLimitMiddleware
 from services.http.problems import install_problem_handlers
 from services.http.rate_limit import RateLimiter
 from services.http.routes.consent import consent_router
+from services.http.routes.docs import redoc_router
 from services.http.routes.dossier import dossier_router
 from services.http.routes.health import health_router
 from services.http.routes.history import history_router
@@ -114,7 +115,7 @@ def create_app(services: Services, *, committer: Committer | None = None) -> Fas
         description=DESCRIPTION,
         lifespan=lifespan,
         docs_url=DOCS_PATH,
-        redoc_url=REDOC_PATH,
+        redoc_url=None,  # served by `redoc_router`, with a policy that keeps it offline
         static_url=DOCS_ASSETS_PATH,
     )
     app.state.services = services
@@ -130,6 +131,14 @@ def create_app(services: Services, *, committer: Committer | None = None) -> Fas
     app.include_router(dossier_router(services, auth), dependencies=gated)
     app.include_router(overview_router(services, auth), dependencies=gated)
     app.include_router(ui_router())
+    app.include_router(
+        redoc_router(
+            path=REDOC_PATH,
+            openapi_url=app.openapi_url or "/openapi.json",
+            assets_url=DOCS_ASSETS_PATH,
+            title=app.title,
+        )
+    )
 
     @app.get("/", include_in_schema=False)
     async def root() -> RedirectResponse:

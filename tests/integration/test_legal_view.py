@@ -138,7 +138,7 @@ def test_every_band_agrees_with_check_on_any_day(demo_api: Api, day: int) -> Non
     instant = format_instant(parse_instant("2023-11-01") + timedelta(days=day, hours=7))
     body = demo_api.get("/v1/subjects/artist-vega/overview").json()
     for lane in body["views"][0]["lanes"]:
-        if parse_instant(instant) < parse_instant(body["start"]):
+        if parse_instant(instant) < parse_instant(body["first_event_at"]):
             continue
         band = band_at(lane, instant)
         params = {"subject": "artist-vega", "purpose": lane["purpose"], "party": lane["party"]}

@@ -85,7 +85,9 @@ def dossier_router(services: Services, auth: Authenticator) -> APIRouter:
         log = getattr(services, "log", None)  # a deployment without a log: no proofs
         return build_dossier(services.ledger, log, request)
 
-    Dossier = Annotated[dict[str, Any], Depends(dossier_of)]
+    # A default rather than an Annotated alias: this module's annotations are strings,
+    # which FastAPI resolves in the module's globals, where `dossier_of` is not.
+    dossier_of_request = Depends(dossier_of)
 
     @router.get(
         "/subjects/{subject}/dossier",
@@ -95,7 +97,7 @@ def dossier_router(services: Services, auth: Authenticator) -> APIRouter:
         summary="A dispute dossier: decisions at a date, their events, evidence and proofs",
         description=DOSSIER_DESCRIPTION,
     )
-    def dossier(body: Dossier) -> Response:
+    def dossier(body: dict[str, Any] = dossier_of_request) -> Response:
         return JsonResponse(body)
 
     @router.get(
@@ -109,7 +111,7 @@ def dossier_router(services: Services, auth: Authenticator) -> APIRouter:
         summary="The dispute dossier as a court-ready PDF, the JSON dossier attached",
         description=PDF_DESCRIPTION,
     )
-    def dossier_pdf(body: Dossier) -> Response:
+    def dossier_pdf(body: dict[str, Any] = dossier_of_request) -> Response:
         pdf = render_dossier_pdf(body)
         name = re.sub(r"[^A-Za-z0-9._-]+", "_", body["subject"])
         return Response(

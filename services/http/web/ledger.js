@@ -213,8 +213,8 @@
       event.preventDefault();
       ask(state);
     });
-    loadTimeline(state).then(() => {
-      if (!state.unknown) loadOverview(state, "", "");
+    loadTimeline(state).then((loaded) => {
+      if (loaded) loadOverview(state, "", "");
     });
   }
 
@@ -338,7 +338,7 @@
         showMessage(message, explained);
       }
       document.getElementById("summary").textContent = "";
-      return;
+      return false;
     }
     state.events = events;
     state.byId = new Map(events.map((e) => [e.event_id, e]));
@@ -350,6 +350,7 @@
     document.getElementById("summary").textContent =
       `${events.length} event${events.length === 1 ? "" : "s"}` +
       (voided ? `, ${voided} voided` : "") + " · as the ledger knows it now";
+    return true;
   }
 
   function eventRow(e) {
@@ -434,6 +435,7 @@
 
   async function ask(state) {
     const answer = document.getElementById("answer");
+    if (state.unknown) return; // nothing to decide about a subject the ledger does not hold
     const question = questionFromForm(state.subject);
     const query = queryOf(question, ["subject", "purpose", "party", "content", "aspect", "at", "known_at"]);
     let decision;
