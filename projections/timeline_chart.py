@@ -250,8 +250,21 @@ def subject_overview(ledger: ConsentLedger, request: OverviewRequest) -> dict[st
     # bands start at that event.
     start = min(first, *(p.effective_from for p in catalog.values()))
     end = max(now, at, *(e.event.effective_at for e in entries)) + TAIL
-    points = change_points(entries, catalog, first)
     lanes = lanes_of(entries, purposes)
+    # A lane's answer depends only on its purpose's grants and revocations, the terms
+    # acceptances, voids and the erasure: deciding over those alone is the same answer,
+    # and only their instants can change it.
+    relevant = {
+        name: [
+            e
+            for e in entries
+            if not isinstance(e.event, ConsentGranted | ConsentRevoked | ConsentExpired)
+            or e.event.purpose == name
+        ]
+        for name in {lane.purpose for lane in lanes}
+    }
+    points = {name: change_points(rel, catalog, first) for name, rel in relevant.items()}
+    every_point = change_points(entries, catalog, first)
     by_id = {str(e.event.event_id): e for e in entries}
 
     def view(knowledge: datetime) -> dict[str, Any]:
@@ -266,9 +279,8 @@ def subject_overview(ledger: ConsentLedger, request: OverviewRequest) -> dict[st
                 at,
                 knowledge,
             )
-            rows.append(
-                {**lane.to_json(), "bands": lane_bands(entries, catalog, question, points, end)}
-            )
+            bands = lane_bands(relevant[lane.purpose], catalog, question, points[lane.purpose], end)
+            rows.append({**lane.to_json(), "bands": bands})
         state = known_state(entries, knowledge)
         return {
             "known_at": format_instant(knowledge),
@@ -278,7 +290,7 @@ def subject_overview(ledger: ConsentLedger, request: OverviewRequest) -> dict[st
             ],
             "voided_event_ids": sorted(str(v) for v in state.voided),
             "lanes": rows,
-            "terms": terms_bands(entries, catalog, knowledge, points, end),
+            "terms": terms_bands(entries, catalog, knowledge, every_point, end),
         }
 
     views = [view(now)]

@@ -28,8 +28,13 @@ from services.bootstrap import bootstrap
 from services.demo import load_demo
 from services.http.keys import Role
 from services.settings import Settings
+from tests.e2e import test_web_timeline as web_timeline
 from tests.e2e.server_support import Server, start_server
-from tests.e2e.test_web_timeline import browser, chromium_or_skip, page  # noqa: F401
+from tests.e2e.test_web_timeline import chromium_or_skip
+
+# The timeline tests' fixtures: Debian's Chromium driven by Playwright, a fresh context a test.
+browser = web_timeline.browser
+page = web_timeline.page
 
 pytestmark = [pytest.mark.timeout(180), pytest.mark.browser]
 
@@ -148,7 +153,8 @@ def test_chart_draws_the_right_bands_for_demo_artists_at_two_dates(
     assert revoked["x"] <= d_line_x(page) <= revoked["x"] + revoked["width"]
     before = band_covering(page, "now", "ai-training|platform||all", "2024-02-20")
     assert (before["allowed"], before["basis"]) == ("true", "terms-default")
-    assert "allowed" in before["cls"] and before["x"] < revoked["x"]
+    assert "allowed" in before["cls"]
+    assert before["x"] < revoked["x"]
     assert page.text_content(".date-line text") == "D 2024-06-01"
     inference_2024 = band_covering(page, "now", "ai-inference|platform||all", "2024-06-01")
     assert inference_2024["allowed"] == "true"
@@ -179,9 +185,10 @@ def test_chart_as_known_before_the_void_shows_what_the_void_changed(
     assert band_covering(page, "known-at", lane, "2025-07-01")["allowed"] == "true"
     assert band_covering(page, "now", lane, "2025-07-01")["allowed"] == "false"
     assert page.locator(f".chart-frame[data-view='now'] g.lane.changed[data-lane='{lane}']").count()
-    struck = page.locator(f".chart-frame[data-view='now'] .marker.voided[data-event-id='{grant['event_id']}']")
+    event = f"[data-event-id='{grant['event_id']}']"
+    struck = page.locator(f".chart-frame[data-view='now'] .marker.voided{event}")
     assert struck.count() == 1
-    live = page.locator(f".chart-frame[data-view='known-at'] .marker[data-event-id='{grant['event_id']}']")
+    live = page.locator(f".chart-frame[data-view='known-at'] .marker{event}")
     assert "voided" not in (live.get_attribute("class") or "")
     shot(page, "legal-nova-known-before-void.png")
 
@@ -200,7 +207,8 @@ def test_focusing_a_marker_shows_the_event_and_its_evidence(page: Any, legal: Le
     grant = page.locator(".chart-frame[data-view='now'] .marker.grant").first
     grant.hover()
     tip.wait_for(state="visible")
-    assert "Evidence" in tip.text_content() and "web" in tip.text_content()
+    assert "Evidence" in tip.text_content()
+    assert "web" in tip.text_content()
     shot(page, "legal-echo-tooltip.png")
 
 
@@ -217,7 +225,8 @@ def test_matrix_matches_check_for_every_cell(page: Any, legal: LegalSite, subjec
     parties = page.eval_on_selector_all("#matrix-table thead th", "ths => ths.length - 1")
     assert len(cells) == purposes * parties >= 7 * 2
     known_at = page.text_content("#glance-when")
-    assert known_at and "K " in known_at
+    assert known_at
+    assert "K " in known_at
     for purpose, party, allowed, basis in cells:
         answer = legal.api(
             "/v1/check",
@@ -268,7 +277,8 @@ def test_erasure_is_explained_and_offers_the_question_as_known_just_before(
     assert page.text_content("#verdict") == "Allowed"
     known_at = page.input_value("#q-known-at")
     erasure = next(
-        e for e in legal.api("/v1/subjects/artist-ghost/history")["events"]
+        e
+        for e in legal.api("/v1/subjects/artist-ghost/history")["events"]
         if e["type"] == "SubjectErased"
     )
     assert parse_instant(known_at) < parse_instant(erasure["recorded_at"])
@@ -321,10 +331,12 @@ def test_court_pdf_from_the_page_holds_the_verdicts_and_checkpoint_and_verifies(
     text = pdf_text(pdf)
     dossier = orjson.loads(PdfReader(pdf).attachments["dossier.json"][0])
     assert "artist-echo" in text
-    assert "DENIED" in text and "explicit-revocation" in text
+    assert "DENIED" in text
+    assert "explicit-revocation" in text
     assert dossier["checkpoint"]["root_hash"] in text.replace("\n", "")
     assert "How to verify this dossier" in text
-    assert "ai-generative-training" in text and "terms-default" in text  # the matrix
+    assert "ai-generative-training" in text
+    assert "terms-default" in text
     key = public_key_file(legal, tmp_path)
     verified = legal.cli("dossier", "verify", str(pdf), "--public-key", str(key))
     assert verified.returncode == 0, verified.stderr
@@ -333,7 +345,8 @@ def test_court_pdf_from_the_page_holds_the_verdicts_and_checkpoint_and_verifies(
         "dossier", "verify", str(tampered(pdf, tmp_path / "forged.pdf")), "--public-key", str(key)
     )
     assert forged.returncode == 1
-    assert "FAILED" in forged.stderr and len(forged.stderr.strip().splitlines()) == 1
+    assert "FAILED" in forged.stderr
+    assert len(forged.stderr.strip().splitlines()) == 1
     cut = tmp_path / "cut.pdf"
     cut.write_bytes(pdf.read_bytes()[: pdf.stat().st_size // 2])
     assert legal.cli("dossier", "verify", str(cut), "--public-key", str(key)).returncode == 1
@@ -350,19 +363,28 @@ def test_cli_writes_pdf_and_json_dossiers_that_verify(legal: LegalSite, tmp_path
     for name in ("orion.pdf", "orion.json"):
         out = tmp_path / name
         made = legal.cli(
-            "dossier", "artist-orion", "--purpose", "ai-training", "--at", "2024-01-01",
-            "--out", str(out),
+            "dossier",
+            "artist-orion",
+            "--purpose",
+            "ai-training",
+            "--at",
+            "2024-01-01",
+            "--out",
+            str(out),
         )
         assert made.returncode == 0, made.stderr
-        assert made.stdout.startswith(f"wrote {out}") and "ai-training allowed" in made.stdout
+        assert made.stdout.startswith(f"wrote {out}")
+        assert "ai-training allowed" in made.stdout
         verified = legal.cli("dossier", "verify", str(out), "--public-key", str(key), "--json")
         assert verified.returncode == 0, verified.stderr
         assert orjson.loads(verified.stdout)["verified"] is True
     assert "artist-orion" in pdf_text(tmp_path / "orion.pdf")
     refused = legal.cli("dossier", "artist-orion", "--out", str(tmp_path / "orion.txt"))
-    assert refused.returncode == 2 and not (tmp_path / "orion.txt").exists()
+    assert refused.returncode == 2
+    assert not (tmp_path / "orion.txt").exists()
     unknown = legal.cli("dossier", "nobody", "--out", str(tmp_path / "nobody.pdf"))
-    assert unknown.returncode == 3 and not (tmp_path / "nobody.pdf").exists()
+    assert unknown.returncode == 3
+    assert not (tmp_path / "nobody.pdf").exists()
 
 
 def test_docs_and_redoc_render_without_network(page: Any, legal: LegalSite) -> None:

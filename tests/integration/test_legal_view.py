@@ -112,9 +112,9 @@ def test_overview_as_known_before_a_void_shows_what_the_void_changed(demo_api: A
 def test_matrix_matches_check_for_every_cell(demo_api: Api) -> None:
     for subject in DEMO_ARTISTS:
         for at in ("2024-06-01", "2025-09-01"):
-            matrix = demo_api.get(
-                f"/v1/subjects/{subject}/overview", params={"at": at}
-            ).json()["matrix"]
+            matrix = demo_api.get(f"/v1/subjects/{subject}/overview", params={"at": at}).json()[
+                "matrix"
+            ]
             assert len(matrix["cells"]) == len(matrix["purposes"]) * len(matrix["parties"])
             for cell in matrix["cells"]:
                 answer = demo_api.get(
@@ -132,7 +132,9 @@ def test_matrix_matches_check_for_every_cell(demo_api: Api) -> None:
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(day=st.integers(min_value=0, max_value=3 * 365))
 def test_every_band_agrees_with_check_on_any_day(demo_api: Api, day: int) -> None:
     instant = format_instant(parse_instant("2023-11-01") + timedelta(days=day, hours=7))
@@ -159,7 +161,8 @@ def test_min_position_beyond_the_head_is_a_409_problem(demo_api: Api) -> None:
         409,
         "Position not reached",
     )
-    assert str(head + 5) in body["detail"] and str(head) in body["detail"]
+    assert str(head + 5) in body["detail"]
+    assert str(head) in body["detail"]
     filtered = demo_api.post(
         "/v1/filter",
         {"purpose": "ai-training", "min_position": head + 1, "items": []},
@@ -184,7 +187,9 @@ def test_docs_and_redoc_load_their_assets_from_this_server(demo_api: Api) -> Non
     for path in ("/docs", "/redoc"):
         page = demo_api.client.get(path)
         assert page.status_code == 200
-        assert "cdn" not in page.text.lower() and "https://" not in page.text
+        assert "cdn" not in page.text.lower()
+        assert "https://" not in page.text
     swagger = demo_api.client.get("/docs-assets/swagger-ui-bundle.js")
-    assert swagger.status_code == 200 and len(swagger.content) > 100_000
+    assert swagger.status_code == 200
+    assert len(swagger.content) > 100_000
     assert demo_api.client.get("/docs-assets/redoc.standalone.js").status_code == 200
