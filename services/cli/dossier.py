@@ -23,9 +23,10 @@ import orjson
 
 from ledger.errors import InvalidInputError, LedgerError
 from ledger.instants import parse_instant
-from ledger.verify import VerificationError, parse_public_key
+from ledger.verify import VerificationError
 from projections.dossier import DossierRequest, build_dossier, verify_dossier
 from services.bootstrap import Services
+from services.cli.audit import read_public_key
 from services.dossier_pdf import NotADossierFileError, read_dossier, render_dossier_pdf
 
 EXIT_FAILED: Final = 1  # the dossier does not verify
@@ -151,13 +152,7 @@ def cmd_dossier_verify(args: argparse.Namespace) -> int:
     """Verify a dossier file offline; print the verdict; exit 1 naming the first failure."""
     key = None
     if args.public_key is not None:
-        try:
-            raw = parse_public_key(args.public_key.read_text(encoding="utf-8"))
-        except OSError as error:
-            raise InvalidInputError(f"--public-key {args.public_key}: {error.strerror}") from None
-        except VerificationError as error:
-            raise InvalidInputError(f"--public-key {args.public_key}: {error.detail}") from None
-        key = base64.b64encode(raw).decode("ascii")
+        key = base64.b64encode(read_public_key(args.public_key)).decode("ascii")
     try:
         data = args.file.read_bytes()
     except OSError as error:

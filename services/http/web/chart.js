@@ -225,7 +225,8 @@
     const dx = x(overview.at);
     root.append(svg("g", { class: "date-line" },
       svg("line", { x1: dx, x2: dx, y1: AXIS - 16, y2: termsTop + TERMS + 4 }),
-      svg("text", { x: dx + 4, y: termsTop + TERMS + 20, text: `D ${day(overview.at)}` })));
+      svg("text", dx > WIDTH - 90 ? { x: dx - 4, y: termsTop + TERMS + 20, "text-anchor": "end", text: `D ${day(overview.at)}` }
+        : { x: dx + 4, y: termsTop + TERMS + 20, text: `D ${day(overview.at)}` })));
     return root;
   }
 
@@ -263,11 +264,13 @@
         node.replaceChildren(html("strong", { text: words }));
         const more = describe ? describe(item) : null;
         if (more) node.append(more);
-        const box = target.getBoundingClientRect();
-        const host = node.offsetParent ? node.offsetParent.getBoundingClientRect() : { left: 0, top: 0 };
-        node.style.left = `${Math.max(0, box.left - host.left - 20)}px`;
-        node.style.top = `${box.bottom - host.top + 8}px`;
         node.hidden = false;
+        // Place it just below the marker, inside the chart's host (its positioned parent).
+        const box = target.getBoundingClientRect();
+        const host = node.parentElement.getBoundingClientRect();
+        const left = Math.min(box.left - host.left - 20, host.width - node.offsetWidth);
+        node.style.left = `${Math.max(0, left)}px`;
+        node.style.top = `${box.bottom - host.top + 8}px`;
       },
       hide() {
         node.hidden = true;

@@ -287,6 +287,8 @@
     add("terms", event.version);
     add("expires", event.expires_at && when(event.expires_at));
     add("reason", event.reason);
+    add("actor", event.actor); // BRIEF §2.1: who recorded it (an agent, or the subject)
+    add("model", event.model);
     add("voided by", event.voided_by && shortId(event.voided_by));
     add("event", event.event_id);
     const box = el("div", {}, facts);
@@ -688,6 +690,8 @@
     add("terms version", e.version);
     add("expires", e.expires_at && when(e.expires_at));
     add("reason", e.reason);
+    add("actor", e.actor);
+    add("model", e.model);
     add("voids", e.voided_event_id);
     add("voided by", e.voided_by);
     add("decides", (e.rests_on || []).join(", "));
