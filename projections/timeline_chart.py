@@ -20,11 +20,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
 from ledger.application import ConsentLedger
-from ledger.decisions import Decision, Question, decide, known_state, terms_in_force
+from ledger.decisions import Decision, Question, covers, decide, known_state, terms_in_force
 from ledger.events import (
     ConsentExpired,
     ConsentGranted,
@@ -36,9 +36,10 @@ from ledger.events import (
     TermsPublished,
 )
 from ledger.instants import format_instant
-from ledger.vocabulary import ALL_ASPECTS, ANY_THIRD_PARTY, PLATFORM
+from ledger.vocabulary import ALL_ASPECTS, ANY_THIRD_PARTY, PLATFORM, Purpose
 
 CHART_FORMAT: Final = "consent-ledger-overview/1"
+EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 TAIL: Final = timedelta(days=30)
 """How far the chart runs past the latest instant it must show, so its last band is visible."""
 
@@ -223,6 +224,22 @@ def marker(entry: Entry, by_id: Mapping[str, Entry]) -> dict[str, Any]:
     return body
 
 
+def covering(entries: Iterable[Entry], lane: Lane, purpose: Purpose) -> list[Entry]:
+    """Return the entries a lane's answers can depend on: the grants and revocations that
+    cover its question (`decisions.covers`), the terms acceptances, voids and erasure.
+
+    Deciding over these alone gives the same answer as over every entry, since no other
+    grant or revocation is ever a candidate; and only their instants can change it.
+    """
+    probe = Question("", purpose, lane.party, lane.content, lane.aspect, EPOCH, EPOCH)
+    return [
+        e
+        for e in entries
+        if isinstance(e.event, TermsAccepted | EventVoided | SubjectErased)
+        or (isinstance(e.event, ConsentGranted | ConsentRevoked) and covers(e.event, probe))
+    ]
+
+
 @dataclass(frozen=True)
 class OverviewRequest:
     """What the overview answers: one subject, the chosen date D and knowledge time K."""
@@ -251,19 +268,10 @@ def subject_overview(ledger: ConsentLedger, request: OverviewRequest) -> dict[st
     start = min(first, *(p.effective_from for p in catalog.values()))
     end = max(now, at, *(e.event.effective_at for e in entries)) + TAIL
     lanes = lanes_of(entries, purposes)
-    # A lane's answer depends only on its purpose's grants and revocations, the terms
-    # acceptances, voids and the erasure: deciding over those alone is the same answer,
-    # and only their instants can change it.
-    relevant = {
-        name: [
-            e
-            for e in entries
-            if not isinstance(e.event, ConsentGranted | ConsentRevoked | ConsentExpired)
-            or e.event.purpose == name
-        ]
-        for name in {lane.purpose for lane in lanes}
+    lane_entries = {
+        lane: covering(entries, lane, vocabulary.purpose(lane.purpose)) for lane in lanes
     }
-    points = {name: change_points(rel, catalog, first) for name, rel in relevant.items()}
+    points = {lane: change_points(found, catalog, first) for lane, found in lane_entries.items()}
     every_point = change_points(entries, catalog, first)
     by_id = {str(e.event.event_id): e for e in entries}
 
@@ -279,7 +287,7 @@ def subject_overview(ledger: ConsentLedger, request: OverviewRequest) -> dict[st
                 at,
                 knowledge,
             )
-            bands = lane_bands(relevant[lane.purpose], catalog, question, points[lane.purpose], end)
+            bands = lane_bands(lane_entries[lane], catalog, question, points[lane], end)
             rows.append({**lane.to_json(), "bands": bands})
         state = known_state(entries, knowledge)
         return {
