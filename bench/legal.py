@@ -18,6 +18,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 
 from projections.dossier import DossierRequest, build_dossier
@@ -80,13 +81,10 @@ def main(argv: list[str] | None = None) -> int:
                 overview = subject_overview(services.ledger, OverviewRequest(subject))
                 assert overview is not None
                 lanes = len(overview["lanes"])
-                ms_overview = timed(
-                    lambda s=subject: subject_overview(services.ledger, OverviewRequest(s)),
-                    args.repeat,
-                )
+                asked = OverviewRequest(subject)
+                ms_overview = timed(partial(subject_overview, services.ledger, asked), args.repeat)
                 ms_json = timed(
-                    lambda r=request: build_dossier(services.ledger, services.log, r),
-                    args.repeat,
+                    partial(build_dossier, services.ledger, services.log, request), args.repeat
                 )
                 dossier = build_dossier(services.ledger, services.log, request)
                 try:

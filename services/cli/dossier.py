@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import base64
 import os
-import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -21,12 +20,13 @@ from typing import Any, Final
 
 import orjson
 
-from ledger.errors import InvalidInputError, LedgerError
-from ledger.instants import parse_instant
+from ledger.errors import InvalidInputError
 from ledger.verify import VerificationError
 from projections.dossier import DossierRequest, build_dossier, verify_dossier
 from services.bootstrap import Services
+from services.cli.args import VerbAdder, scope_flags, time_flag
 from services.cli.audit import read_public_key
+from services.cli.output import emit_json, report_error
 from services.dossier_pdf import NotADossierFileError, read_dossier, render_dossier_pdf
 
 EXIT_FAILED: Final = 1  # the dossier does not verify
@@ -55,18 +55,7 @@ class _DossierWords(argparse.Action):
             parser.error("want SUBJECT, or `verify FILE`")
 
 
-def _instant(flag: str) -> Any:
-    def parse(text: str) -> Any:
-        try:
-            return parse_instant(text, field=flag)
-        except LedgerError as error:
-            raise argparse.ArgumentTypeError(error.detail.split(": ", 1)[-1]) from None
-
-    parse.__name__ = "time"
-    return parse
-
-
-def register(verb: Any, common: Any) -> None:
+def register(verb: VerbAdder, common: object) -> None:
     """Add the `dossier` verb: `verb(name, handler, help) -> parser`."""
     p = verb(
         "dossier",
@@ -87,13 +76,9 @@ def register(verb: Any, common: Any) -> None:
         metavar="P",
         help="purposes to decide (repeatable; default every purpose)",
     )
-    p.add_argument("--party", default="platform", help="platform, a third party or '*'")
-    p.add_argument("--content", metavar="ID", help="one content id (default the catalogue)")
-    p.add_argument("--aspect", default="all", help="music, voice, likeness or all")
-    p.add_argument("--at", type=_instant("--at"), help="the date D asked about (default now)")
-    p.add_argument(
-        "--known-at", type=_instant("--known-at"), help="as the ledger knew it at K (default now)"
-    )
+    scope_flags(p, many_contents=False)
+    time_flag(p, "--at", "the date D asked about (default now)")
+    time_flag(p, "--known-at", "as the ledger knew it at K (default now)")
     p.add_argument("--out", type=Path, metavar="FILE", help="FILE.pdf (court-ready) or FILE.json")
     p.add_argument(
         "--public-key",
@@ -118,7 +103,7 @@ def cmd_dossier(args: argparse.Namespace, services: Services) -> int:
         known_at=args.known_at,
         purposes=tuple(args.purpose or ()),
         party=args.party,
-        content=args.content,
+        content=_one_content(args.content),
         aspect=args.aspect,
     )
     dossier = build_dossier(services.ledger, services.log, request)
@@ -138,7 +123,7 @@ def cmd_dossier(args: argparse.Namespace, services: Services) -> int:
         ],
     }
     if args.json:
-        sys.stdout.write(orjson.dumps(summary).decode() + "\n")
+        emit_json(summary)
     else:
         verdicts = ", ".join(
             f"{d['purpose']} {'allowed' if d['allowed'] else 'denied'} ({d['basis']})"
@@ -146,6 +131,15 @@ def cmd_dossier(args: argparse.Namespace, services: Services) -> int:
         )
         print(f"wrote {out}: {summary['events']} events, proofs {summary['proofs']}; {verdicts}")
     return 0
+
+
+def _one_content(contents: list[str] | None) -> str | None:
+    """Return the one content id asked about, or None for the catalogue."""
+    if not contents:
+        return None
+    if len(contents) > 1:
+        raise InvalidInputError(f"dossier: --content takes one id, got {len(contents)}")
+    return contents[0]
 
 
 def cmd_dossier_verify(args: argparse.Namespace) -> int:
@@ -162,10 +156,8 @@ def cmd_dossier_verify(args: argparse.Namespace) -> int:
         proven = verify_dossier(dossier, key)
     except (VerificationError, NotADossierFileError) as error:
         if args.json:
-            sys.stdout.write(
-                orjson.dumps({"verified": False, "error": error.detail}).decode() + "\n"
-            )
-        print(f"consent-ledger: dossier verify FAILED: {error.detail}", file=sys.stderr)
+            emit_json({"verified": False, "error": error.detail})
+        report_error(f"dossier verify FAILED: {error.detail}")
         return EXIT_FAILED
     checkpoint = dossier.get("checkpoint") or {}
     origin = "the given public key" if key else "the embedded key only (origin NOT checked)"
@@ -178,7 +170,7 @@ def cmd_dossier_verify(args: argparse.Namespace) -> int:
             "root_hash": checkpoint.get("root_hash"),
             "public_key_checked": key is not None,
         }
-        sys.stdout.write(orjson.dumps(body).decode() + "\n")
+        emit_json(body)
     else:
         print(
             f"dossier verified: {proven} events of subject {dossier.get('subject')!r} proven "

@@ -1,3 +1,4 @@
+# long module: one walk through the legal page, its PDF and the offline docs, sharing one server
 """The legal team's picture, end to end in real headless Chromium: the timeline chart, the
 at-a-glance matrix, subject search, erasure explained, the court PDF (read back with
 Debian's pdftotext and verified by `consent-ledger dossier verify`), and /docs offline.
@@ -24,9 +25,9 @@ import pytest
 from pypdf import PdfReader, PdfWriter
 
 from ledger.instants import parse_instant
+from services.api_keys import Role
 from services.bootstrap import bootstrap
 from services.demo import load_demo
-from services.http.keys import Role
 from services.settings import Settings
 from tests.e2e import test_web_timeline as web_timeline
 from tests.e2e.server_support import Server, start_server

@@ -11,9 +11,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ledger.instants import format_instant, parse_instant
+from services.api_keys import Role
 from services.bootstrap import Services
 from services.demo import load_demo
-from services.http.keys import Role
 from tests.integration.api_support import Api, assert_problem, running_api
 
 DEMO_ARTISTS = [
