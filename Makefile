@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 export LEDGER_DATABASE_URL ?= $(DB)
 
-.PHONY: run test test-slow install install-test lint postgres bench clean
+.PHONY: run test test-slow install install-test lint postgres bench clean kafka
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,11 @@ run: install
 	@mkdir -p var
 	$(BIN)/consent-ledger demo
 	$(BIN)/consent-ledger serve --host $(HOST) --port $(PORT)
+
+## kafka: run a local Kafka-protocol broker (Tansu, a dev/test tool from the test extras) on KAFKA_PORT
+KAFKA_PORT ?= 9092
+kafka: install-test
+	$(BIN)/python -m tests.support.kafka_broker --port $(KAFKA_PORT)
 
 ## postgres: start the local PostgreSQL cluster if it is down (Debian's pg_ctlcluster)
 postgres:

@@ -13,6 +13,7 @@ BENCHMARKS: dict[str, str] = {
     "api": "bench.api",  # HTTP API: check/writes vs /healthz, group commit vs 1 tx/write (issue 4)
     "cli_start": "bench.cli_start",  # CLI start: what every verb imports (issue 9)
     "export": "bench.export",  # audit export + verify of 1M events (issue 5)
+    "legal": "bench.legal",  # overview (chart + matrix), JSON and PDF dossier (issue 15)
     "projections": "bench.projections",  # read models vs replay: check, filter, rebuild (issue 3)
     "rebuild": "bench.rebuild",  # project --rebuild into shadow tables under reads (issue 12)
     "relay": "bench.relay",  # Kafka relay throughput, revocation latency, broker ceiling (issue 6)

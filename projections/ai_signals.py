@@ -66,6 +66,7 @@ class AiSignals:
     tdm_reservation: int  # 1: rights reserved (mining denied), 0: not reserved
     tdm_policy: str | None
     training_mining: Mapping[str, str]  # "cawg.<label>" -> "allowed" | "notAllowed"
+    position: int = 0  # the ledger position the signals reflect (the lowest of their answers)
 
     def to_json(self) -> dict[str, object]:
         """Return the JSON body of BRIEF §7."""
@@ -78,6 +79,7 @@ class AiSignals:
             "training_mining": {
                 "entries": {label: {"use": use} for label, use in self.training_mining.items()}
             },
+            "position": self.position,
         }
 
     def headers(self) -> dict[str, str]:
@@ -135,4 +137,5 @@ def derive_signals(
             for p in wanted
             if p.cawg_label is not None
         },
+        position=min(decisions[p.name].position for p in wanted),
     )

@@ -11,7 +11,9 @@ A dossier is one self-contained JSON document a court can check offline. It hold
   publication of the terms in force, each with its readable form and opened evidence
   (`projections.history.history_json`), the log `record` that was hashed, and its RFC
   9162 inclusion proof;
-- the signed checkpoint (tree head) every proof leads to.
+- the signed checkpoint (tree head) every proof leads to;
+- the `overview` (`projections.timeline_chart`): the chart and the matrix the timeline page
+  draws, which the PDF prints; a reading aid decided by the same rules, not itself proven.
 
 Opened evidence is the exporter's word: the hashed record holds personal data only as
 ciphertext. `verify_dossier` is the reference check of the proofs (docs/legal-timeline.md
@@ -40,6 +42,7 @@ from ledger.vocabulary import ALL_ASPECTS, PLATFORM, Basis
 from projections.export import ExportMismatchError
 from projections.history import history_json
 from projections.merkle_log import LeafRow, LogService, StoredCheckpoint
+from projections.timeline_chart import OverviewRequest, subject_overview
 
 DOSSIER_FORMAT: Final = "consent-ledger-dossier/1"
 CATCH_UP_SECONDS: Final = 5.0  # log catch-up work one dossier may do before it answers
@@ -187,6 +190,8 @@ def build_dossier(
         "proofs": "complete" if proven == len(events) else "partial" if proven else "unavailable",
         "checkpoint": checkpoint.to_published_json() if checkpoint is not None else None,
         "verification": list(VERIFICATION_STEPS),
+        # The picture (chart and matrix) at D as known at K: a reading aid, not proven.
+        "overview": subject_overview(ledger, OverviewRequest(request.subject, at, known_at)),
     }
 
 

@@ -76,3 +76,17 @@ def history_page(
         "events": [history_json(item) for item in page],
         "next": page[-1].entry.position if more and page else None,
     }
+
+
+DEFAULT_SUBJECT_PAGE = 20
+"""Subjects per page of a subject search when the caller names no limit."""
+MAX_SUBJECT_PAGE = 1000
+
+
+def subject_page(found: Sequence[str], limit: int) -> dict[str, Any]:
+    """Return `{"subjects", "next"}` from up to `limit + 1` subjects found in id order.
+
+    `next` is the `after` that asks for the following page, or None at the end.
+    """
+    page = list(found[:limit])
+    return {"subjects": page, "next": page[-1] if len(found) > limit and page else None}

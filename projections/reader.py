@@ -24,6 +24,7 @@ from typing import Final
 
 from ledger.application import ConsentLedger
 from ledger.decisions import Decision, Question
+from ledger.errors import ConflictError
 from ledger.vocabulary import ALL_ASPECTS, PLATFORM, check_identifier
 from projections.permissions import resolve, terms_tip_answers, tip_answers
 from projections.read_models import PairTips
@@ -41,6 +42,20 @@ class FilterAnswer:
 
     allowed: list[tuple[str, str]]
     position: int
+
+
+class PositionNotReachedError(ConflictError):
+    """Refuse to answer as of a position the ledger has not reached (409)."""
+
+    title = "Position not reached"
+
+    def __init__(self, wanted: int, head: int) -> None:
+        super().__init__(
+            f"min_position {wanted} is beyond the ledger's head {head}: no write at that "
+            "position has been committed, so no answer can reflect it"
+        )
+        self.wanted = wanted
+        self.head = head
 
 
 class PermissionReader:
@@ -63,6 +78,15 @@ class PermissionReader:
         self.wait_seconds = wait_seconds
 
     # ---------------------------------------------------------------- freshness
+
+    def require_reachable(self, min_position: int | None) -> None:
+        """Refuse a `min_position` beyond the ledger's head: no write there was committed,
+        so no wait could reach it, and a lower answer must not pass for it."""
+        if min_position is None:
+            return
+        head = self.ledger.ledger_position()
+        if min_position > head:
+            raise PositionNotReachedError(min_position, head)
 
     def fresh(self, min_position: int | None = None) -> bool:
         """Bring the read models to where a read needs them; tell whether they got there.
@@ -99,7 +123,11 @@ class PermissionReader:
         known_at: datetime | None = None,
         min_position: int | None = None,
     ) -> Decision:
-        """Answer one question; `min_position` asks to reflect at least that write."""
+        """Answer one question; `min_position` asks to reflect at least that write.
+
+        Raises PositionNotReachedError when `min_position` lies beyond the ledger's head.
+        """
+        self.require_reachable(min_position)
         question = self.ledger.question(subject, purpose, party, content, aspect, at, known_at)
         projector = self.projector
         if projector is not None and projector.running and min_position is None:
@@ -157,6 +185,7 @@ class PermissionReader:
         Raises InvalidIdentifierError naming the first malformed subject or content.
         """
         base = self.ledger.question("-", purpose, party, None, ALL_ASPECTS, at, known_at)
+        self.require_reachable(min_position)
         use_models = self.fresh(min_position)
         chunk: list[tuple[str, str]] = []
         for pair in pairs:
@@ -182,6 +211,7 @@ class PermissionReader:
         The position is the lowest any chunk of the batch reflected.
         """
         base = self.ledger.question("-", purpose, party, None, ALL_ASPECTS, at, known_at)
+        self.require_reachable(min_position)
         use_models = self.fresh(min_position)
         items = list(pairs)
         allowed: list[tuple[str, str]] = []

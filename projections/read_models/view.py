@@ -333,6 +333,20 @@ class PermissionsView(TrackingRecorder):
         )
         return [(row[0], row[1]) for row in rows]
 
+    def subjects(self, prefix: str, after: str | None, limit: int) -> list[str]:
+        """Return up to `limit` subjects with events whose id starts with `prefix` and
+        sorts after `after`, in the database's order of ids."""
+        rows = self._query(
+            self.sql(
+                "SELECT subject FROM (SELECT subject FROM perm_facts UNION "
+                "SELECT subject FROM perm_acceptances UNION SELECT subject FROM perm_erasures) "
+                "AS s WHERE SUBSTR(subject, 1, ?) = ? AND (? = 0 OR subject > ?) "
+                "ORDER BY subject LIMIT ?"
+            ),
+            [len(prefix), prefix, 0 if after is None else 1, after or "", limit],
+        )
+        return [row[0] for row in rows]
+
     def dump(self) -> dict[str, list[tuple[Any, ...]]]:
         """Return every read-model table's rows in primary-key order (for comparisons)."""
         return {

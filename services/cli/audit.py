@@ -150,16 +150,20 @@ def cmd_export(args: argparse.Namespace, services: Services) -> int:
     return 0
 
 
+def read_public_key(path: Path) -> bytes:
+    """Return the raw Ed25519 key in a `--public-key` file (base64, PEM or signed-note form);
+    raise InvalidInputError naming the file when it cannot be read or parsed."""
+    try:
+        return parse_public_key(path.read_text(encoding="utf-8"))
+    except OSError as error:
+        raise InvalidInputError(f"--public-key {path}: {error.strerror}") from None
+    except VerificationError as error:
+        raise InvalidInputError(f"--public-key {path}: {error.detail}") from None
+
+
 def cmd_verify(args: argparse.Namespace) -> int:
     """Verify an export directory; print the verdict; exit 1 naming the first failure."""
-    key = None
-    if args.public_key is not None:
-        try:
-            key = parse_public_key(args.public_key.read_text(encoding="utf-8"))
-        except OSError as error:
-            raise InvalidInputError(f"--public-key {args.public_key}: {error.strerror}") from None
-        except VerificationError as error:
-            raise InvalidInputError(f"--public-key {args.public_key}: {error.detail}") from None
+    key = read_public_key(args.public_key) if args.public_key is not None else None
     since = (
         _read_json(args.since_checkpoint, "--since-checkpoint") if args.since_checkpoint else None
     )

@@ -21,6 +21,7 @@ from projections.history import history_json
 from services.bootstrap import Services, bootstrap
 from services.cli import api as cli_api
 from services.cli import audit as cli_audit
+from services.cli import dossier as cli_dossier
 from services.cli import projections as cli_projections
 from services.cli import relay as cli_relay
 from services.cli.args import (
@@ -49,7 +50,7 @@ EXIT_CODES = {
 }
 
 READ_ONLY_VERBS = frozenset(
-    {"check", "filter", "history", "export", "audit", "inclusion", "consistency"}
+    {"check", "filter", "history", "export", "audit", "inclusion", "consistency", "dossier"}
 )
 """Verbs that only read: pointed at a ledger that does not exist, they create nothing."""
 
@@ -231,7 +232,7 @@ GLOBAL_FLAGS: Final = {
 }
 """The flags every verb takes, before or after it, and their value when absent."""
 
-VERB_GROUPS: Final = (cli_projections, cli_api, cli_audit, cli_relay)
+VERB_GROUPS: Final = (cli_projections, cli_api, cli_audit, cli_relay, cli_dossier)
 """Modules adding verbs: each has `register(verb, common)`. Add a group with one line."""
 
 

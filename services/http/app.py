@@ -22,6 +22,7 @@ import structlog
 from fastapi import Depends, FastAPI
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import RedirectResponse
+from fastapi_offline import FastAPIOffline
 from pydantic import BaseModel
 from pydantic.json_schema import JsonSchemaMode
 from starlette.concurrency import run_in_threadpool
@@ -40,10 +41,12 @@ from services.http.limits import BodyLimitMiddleware
 from services.http.problems import install_problem_handlers
 from services.http.rate_limit import RateLimiter
 from services.http.routes.consent import consent_router
+from services.http.routes.docs import redoc_router
 from services.http.routes.dossier import dossier_router
 from services.http.routes.health import health_router
 from services.http.routes.history import history_router
 from services.http.routes.ledger import ledger_router
+from services.http.routes.overview import overview_router
 from services.http.routes.permissions import permissions_router
 from services.http.routes.ui import ui_router
 from services.http.schemas import FilterRequest, Problem
@@ -51,6 +54,8 @@ from services.http.store_watch import StoreWatch
 from services.http.writes import WriteGateway
 
 REQUEST_ID_HEADER: Final = "X-Request-ID"
+REDOC_PATH: Final = "/redoc"
+DOCS_ASSETS_PATH: Final = "/docs-assets"
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 _log = structlog.get_logger("consent_ledger.api")
 
@@ -102,13 +107,16 @@ def create_app(services: Services, *, committer: Committer | None = None) -> Fas
             await run_in_threadpool(watch.stop)
             await run_in_threadpool(_stop, services, writer)
 
-    app = FastAPI(
+    # FastAPIOffline serves Swagger UI and ReDoc from the package's own files: the
+    # documentation pages work without internet access (no CDN).
+    app = FastAPIOffline(
         title="Consent Ledger",
         version=_package_version(),
         description=DESCRIPTION,
         lifespan=lifespan,
         docs_url=DOCS_PATH,
-        redoc_url=None,
+        redoc_url=None,  # served by `redoc_router`, with a policy that keeps it offline
+        static_url=DOCS_ASSETS_PATH,
     )
     app.state.services = services
     app.state.committer = writer
@@ -121,7 +129,16 @@ def create_app(services: Services, *, committer: Committer | None = None) -> Fas
     app.include_router(history_router(services.ledger, auth), dependencies=gated)
     app.include_router(ledger_router(services, auth), dependencies=gated)
     app.include_router(dossier_router(services, auth), dependencies=gated)
+    app.include_router(overview_router(services, auth), dependencies=gated)
     app.include_router(ui_router())
+    app.include_router(
+        redoc_router(
+            path=REDOC_PATH,
+            openapi_url=app.openapi_url or "/openapi.json",
+            assets_url=DOCS_ASSETS_PATH,
+            title=app.title,
+        )
+    )
 
     @app.get("/", include_in_schema=False)
     async def root() -> RedirectResponse:

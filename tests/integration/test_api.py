@@ -350,6 +350,7 @@ def test_ai_signals_deny_everything_for_third_parties_by_default(api: Api) -> No
                 "cawg.data_mining": {"use": "notAllowed"},
             }
         },
+        "position": api.position(),
     }
     assert response.headers["X-Robots-Tag"] == "noai, noimageai"
     assert response.headers["tdm-reservation"] == "1"

@@ -134,7 +134,16 @@ CALLS = [
     Call("GET", "/readyz", None),
     Call("GET", "/openapi.json", None),
     Call("GET", "/docs", None),
+    Call("GET", "/docs/oauth2-redirect", None),  # Swagger UI's, served offline
+    Call("GET", "/redoc", None),
     Call("GET", "/", None),  # redirects to /docs
+    Call("GET", "/v1/subjects", Access.AUDIT, params={"prefix": "artist-"}),
+    Call(
+        "GET",
+        "/v1/subjects/{subject}/overview",
+        Access.AUDIT,
+        path=lambda api: "/v1/subjects/artist-1/overview",
+    ),
 ]
 
 CALLERS = ["no key", "unknown key", "basic scheme", *(role.value for role in Role)]

@@ -39,6 +39,7 @@ def test_everything_denied_reserves_all_rights() -> None:
                 "cawg.data_mining": {"use": "notAllowed"},
             }
         },
+        "position": 7,
     }
     assert signals.headers() == {
         "X-Robots-Tag": "noai, noimageai",

@@ -61,7 +61,7 @@ def permissions_router(services: Services, auth: Authenticator) -> APIRouter:
         "/check",
         dependencies=read,
         response_model=DecisionBody,
-        responses=problem_responses(401, 403, 422, 503),
+        responses=problem_responses(401, 403, 409, 422, 503),
         summary="May this party use this subject's content for this purpose?",
     )
     def check(
@@ -92,7 +92,7 @@ def permissions_router(services: Services, auth: Authenticator) -> APIRouter:
         "/filter",
         dependencies=read,
         response_model=FilterAnswer,
-        responses=problem_responses(401, 403, 413, 422, 503),
+        responses=problem_responses(401, 403, 409, 413, 422, 503),
         summary="Which of these (subject, content) pairs may be used? (up to 100,000)",
         openapi_extra={
             "requestBody": {
@@ -129,7 +129,7 @@ def permissions_router(services: Services, auth: Authenticator) -> APIRouter:
                     },
                 },
             },
-            **problem_responses(401, 403, 404, 422, 503),
+            **problem_responses(401, 403, 404, 409, 422, 503),
         },
         summary="AI signals of a piece of content, for any third party, now",
     )

@@ -26,6 +26,7 @@ TIMELINE_PAGE: Final = "timeline.html"
 ASSETS: Final = {
     "ledger.css": "text/css; charset=utf-8",
     "ledger.js": "text/javascript; charset=utf-8",
+    "chart.js": "text/javascript; charset=utf-8",
 }
 """The files served under /ui/static/, with their media types; nothing else is."""
 

@@ -87,16 +87,21 @@
 
   // A clear sentence for each way a call can fail, plus the server's own detail.
   function explain(error, what) {
-    const detail = error.problem && error.problem.detail ? error.problem.detail : "";
+    const problem = error.problem || {};
+    // The server's detail, unless it only repeats its title (the sentence below says that).
+    const same = (a, b) => String(a || "").replace(/[.\s]+$/, "").toLowerCase() === String(b || "").replace(/[.\s]+$/, "").toLowerCase();
+    const detail = problem.detail && !same(problem.detail, problem.title) ? problem.detail : "";
     switch (error.status) {
       case 401:
         return { text: "Your API key was not accepted. Sign in again with a valid key.", detail, signIn: true };
       case 403:
         return { text: `Not allowed: this key's role may not ${what}. It needs an auditor or admin key.`, detail, signIn: true };
       case 404:
-        return { text: "Not found.", detail };
+        return { text: detail ? `Not found: ${detail}.` : "Not found.", detail: "" };
+      case 409:
+        return { text: detail ? `Refused: ${detail}.` : "Refused: the ledger's state conflicts with the request.", detail: "" };
       case 422:
-        return { text: "The question is not valid.", detail };
+        return { text: detail ? `The question is not valid: ${detail}.` : "The question is not valid.", detail: "" };
       case 503:
         return { text: "The ledger's store is unavailable just now; try again shortly.", detail };
       case 0:
@@ -197,6 +202,8 @@
       const other = document.getElementById("other-subject").value.trim();
       if (other) openSubject(other);
     });
+    document.getElementById("print-page").addEventListener("click", () => window.print());
+    suggestSubjects(document.getElementById("other-subject"), document.getElementById("subject-suggestions"));
     if (!storedKey()) {
       location.replace(`/ui/?subject=${encodeURIComponent(subject)}`);
       return;
@@ -206,7 +213,87 @@
       event.preventDefault();
       ask(state);
     });
-    loadTimeline(state);
+    loadTimeline(state).then((loaded) => {
+      if (loaded) loadOverview(state, "", "");
+    });
+  }
+
+  // Suggest subjects whose id starts with what is typed (GET /v1/subjects?prefix=).
+  function suggestSubjects(input, list) {
+    let pending = null;
+    let asked = null;
+    input.addEventListener("input", () => {
+      clearTimeout(pending);
+      pending = setTimeout(async () => {
+        const prefix = input.value.trim();
+        if (prefix === asked) return;
+        asked = prefix;
+        let page;
+        try {
+          page = await api(`/v1/subjects?prefix=${encodeURIComponent(prefix)}&limit=10`);
+        } catch (error) {
+          return; // suggestions are a convenience: the Open button still works
+        }
+        if (asked !== prefix) return;
+        list.replaceChildren(...page.subjects.map((s) => el("option", { value: s })));
+        const status = document.getElementById("search-status");
+        if (status) status.textContent = page.subjects.length ? `${page.subjects.length} matching subjects` : "no subject matches";
+      }, 150);
+    });
+  }
+
+  // The picture and the matrix at D as known at K, from GET /v1/subjects/{s}/overview.
+  async function loadOverview(state, at, knownAt) {
+    const params = new URLSearchParams();
+    if (at) params.set("at", at);
+    if (knownAt) params.set("known_at", knownAt);
+    let overview;
+    try {
+      overview = await api(`/v1/subjects/${encodeURIComponent(state.subject)}/overview?${params}`);
+    } catch (error) {
+      showMessage(document.getElementById("subject-message"), explain(error, "see subject timelines"));
+      return;
+    }
+    state.overview = overview;
+    const matrix = overview.matrix;
+    document.getElementById("glance-when").textContent =
+      `D ${when(matrix.at)} · K ${when(matrix.known_at)} · ledger position ${matrix.position}`;
+    LedgerChart.drawMatrix(document.getElementById("matrix"), matrix);
+    const tip = LedgerChart.tooltip(document.getElementById("chart-tooltip"), (item) => describeEvent(state, item));
+    LedgerChart.drawCharts(document.getElementById("charts"), overview, {
+      tooltip: tip,
+      onOpen: (item) => {
+        const row = item.event_id && document.getElementById(`event-${item.event_id}`);
+        if (row) row.scrollIntoView({ block: "center" });
+      },
+    });
+    document.body.dataset.overview = "ready";
+  }
+
+  // The tooltip's detail: the event's words and evidence, from the loaded history.
+  function describeEvent(state, item) {
+    if (item.type === "TermsPublished") {
+      return el("ul", { className: "plain clauses-inline" },
+        item.clauses.map((c) => el("li", { text: `${c.purpose}: ${c.default}` })));
+    }
+    const event = state.byId.get(item.event_id);
+    if (!event) return null;
+    const facts = el("dl", { className: "kv" });
+    const add = (name, value) => { if (value) facts.append(el("dt", { text: name }), el("dd", { text: value })); };
+    add("purpose", event.purpose);
+    add("party", event.party);
+    add("scope", Array.isArray(event.content_ids) ? event.content_ids.join(", ") : (event.purpose ? "whole catalogue" : ""));
+    add("aspect", event.aspect);
+    add("terms", event.version);
+    add("expires", event.expires_at && when(event.expires_at));
+    add("reason", event.reason);
+    add("actor", event.actor); // BRIEF §2.1: who recorded it (an agent, or the subject)
+    add("model", event.model);
+    add("voided by", event.voided_by && shortId(event.voided_by));
+    add("event", event.event_id);
+    const box = el("div", {}, facts);
+    if ("evidence" in event) box.append(el("p", { className: "tip-head", text: "Evidence" }), evidenceOf(event));
+    return box;
   }
 
   async function loadPurposes() {
@@ -240,10 +327,20 @@
       }
     } catch (error) {
       const explained = explain(error, "see subject timelines");
-      if (error.status === 404) explained.text = `The ledger holds no event about subject “${state.subject}”.`;
-      showMessage(message, explained);
+      if (error.status === 404) {
+        state.unknown = true;
+        showMessage(document.getElementById("subject-message"), {
+          text: `Unknown subject: the ledger holds no event about “${state.subject}”, so there is nothing to decide.`,
+          detail: "Check the id, or find the subject with the search box above.",
+        });
+        for (const id of ["glance", "chart-card"]) document.getElementById(id).hidden = true;
+        document.querySelector(".card.question").hidden = true;
+        document.querySelector(".card.timeline").hidden = true;
+      } else {
+        showMessage(message, explained);
+      }
       document.getElementById("summary").textContent = "";
-      return;
+      return false;
     }
     state.events = events;
     state.byId = new Map(events.map((e) => [e.event_id, e]));
@@ -255,6 +352,7 @@
     document.getElementById("summary").textContent =
       `${events.length} event${events.length === 1 ? "" : "s"}` +
       (voided ? `, ${voided} voided` : "") + " · as the ledger knows it now";
+    return true;
   }
 
   function eventRow(e) {
@@ -339,6 +437,7 @@
 
   async function ask(state) {
     const answer = document.getElementById("answer");
+    if (state.unknown) return; // nothing to decide about a subject the ledger does not hold
     const question = questionFromForm(state.subject);
     const query = queryOf(question, ["subject", "purpose", "party", "content", "aspect", "at", "known_at"]);
     let decision;
@@ -351,6 +450,36 @@
     }
     renderAnswer(state, question, decision);
     markTimeline(state, question, decision);
+    loadOverview(state, question.at, question.known_at);
+  }
+
+  // When the answer is "erased": what that means, and the question as known just before.
+  function erasureNote(state, question) {
+    const erasure = state.events.find((e) => e.type === "SubjectErased");
+    if (!erasure) return null;
+    const before = justBefore(erasure.recorded_at);
+    const again = el("button", { type: "button", id: "ask-before-erasure", text: "Ask as known just before the erasure" });
+    again.addEventListener("click", () => {
+      document.getElementById("q-known-at").value = before;
+      ask(state);
+    });
+    return el("div", { className: "erasure-note", id: "erasure-note" },
+      el("p", {},
+        el("strong", { text: `The subject's personal data was destroyed on ${when(erasure.recorded_at)}.` }),
+        " Erasure (GDPR Art. 17) destroyed the key that sealed their evidence (IP address, e-mail, name, notes), so it can no longer be read. " +
+        "The pseudonymous consent facts recorded before it remain in the ledger and remain provable by their Merkle inclusion proofs (GDPR Art. 7(1)); " +
+        "from the erasure on, everything is denied."),
+      el("p", {}, again, el("span", { className: "muted", text: ` K = ${before}` })));
+  }
+
+  // The instant one microsecond before an ISO 8601 UTC instant, in the ledger's format.
+  function justBefore(text) {
+    const m = /^(.*T\d{2}:\d{2}:\d{2})(?:\.(\d{1,6}))?Z$/.exec(text);
+    if (!m) return text;
+    const micros = Date.parse(`${m[1]}Z`) * 1000 + Number((m[2] || "0").padEnd(6, "0")) - 1;
+    const seconds = Math.floor(micros / 1e6);
+    const fraction = String(micros - seconds * 1e6).padStart(6, "0");
+    return `${new Date(seconds * 1000).toISOString().slice(0, 19)}.${fraction}Z`;
   }
 
   function renderAnswer(state, question, decision) {
@@ -388,10 +517,13 @@
         el("dd", {}, el("span", { id: "position", text: String(decision.position) }),
           el("span", { className: "muted", text: " (the answer reflects the ledger up to this position)" }))),
     );
+    if (decision.basis === "erased") answer.append(erasureNote(state, question) || "");
     const download = el("button", { type: "button", id: "download-dossier", text: "Download dispute dossier (JSON)" });
+    const pdf = el("button", { type: "button", id: "download-pdf", className: "primary", text: "Download court dossier (PDF)" });
     const status = el("span", { className: "muted dossier-status" });
     download.addEventListener("click", () => downloadDossier(state, question, status));
-    answer.append(el("div", { className: "answer-actions" }, download, status));
+    pdf.addEventListener("click", () => downloadPdf(state, question, status));
+    answer.append(el("div", { className: "answer-actions" }, pdf, download, status));
     answer.hidden = false;
   }
 
@@ -456,11 +588,131 @@
     status.textContent = `Dossier of ${dossier.events.length} events, proofs ${dossier.proofs}.`;
   }
 
+  // The court-ready PDF: rendered by the server, the JSON dossier embedded in it.
+  async function downloadPdf(state, question, status) {
+    status.textContent = "Preparing the PDF…";
+    const query = queryOf(question, ["purpose", "party", "content", "aspect", "at", "known_at"]);
+    let response;
+    try {
+      response = await fetch(`/v1/subjects/${encodeURIComponent(state.subject)}/dossier.pdf?${query}`, {
+        headers: { Authorization: `Bearer ${storedKey()}`, Accept: "application/pdf" },
+        credentials: "omit",
+        cache: "no-store",
+      });
+    } catch (error) {
+      status.textContent = "The ledger could not be reached.";
+      return;
+    }
+    if (!response.ok) {
+      let problem = null;
+      try { problem = await response.json(); } catch (error) { problem = null; }
+      const explained = explain(new ApiError(response.status, problem), "download dossiers");
+      status.textContent = [explained.text, explained.detail].filter(Boolean).join(" ");
+      return;
+    }
+    const blob = await response.blob();
+    const link = el("a", {
+      href: URL.createObjectURL(blob),
+      download: `dossier-${state.subject.replace(/[^A-Za-z0-9._-]+/g, "_")}.pdf`,
+    });
+    document.body.append(link);
+    link.click();
+    link.remove();
+    setTimeout(() => URL.revokeObjectURL(link.href), 10000);
+    status.textContent = `PDF ready (${Math.round(blob.size / 1024)} KiB): verify it with consent-ledger dossier verify.`;
+  }
+
+  // ------------------------------------------------------------------ dossier (print)
+
+  // The court dossier page, rendered from the dossier embedded in it (the PDF's source).
+  function dossierPage() {
+    const dossier = JSON.parse(document.getElementById("dossier-data").textContent);
+    const overview = dossier.overview;
+    const text = (id, value) => { document.getElementById(id).textContent = value; };
+    text("d-subject", dossier.subject);
+    document.title = `Dossier ${dossier.subject} · Consent Ledger`;
+    text("d-at", when(dossier.question.at));
+    text("d-known-at", when(dossier.question.known_at));
+    text("d-party", dossier.question.party);
+    text("d-scope", dossier.question.content || "whole catalogue");
+    text("d-aspect", dossier.question.aspect);
+    text("d-generated", when(dossier.generated_at));
+    text("d-position", String(dossier.ledger_position));
+    text("d-proofs", dossier.proofs);
+    const byId = new Map(dossier.events.map((e) => [e.event_id, e]));
+    document.getElementById("d-decisions").replaceChildren(...dossier.decisions.map((d) => el("tr", {},
+      el("th", { scope: "row", text: d.purpose }),
+      el("td", { className: d.allowed ? "allowed" : "denied" }, el("strong", { text: d.allowed ? "ALLOWED" : "DENIED" })),
+      el("td", {}, el("code", { text: d.basis }), el("div", { className: "muted small", text: d.meaning })),
+      el("td", {}, d.event_ids.length ? d.event_ids.map((id) => el("div", {}, el("code", { text: id }),
+        byId.get(id) ? el("span", { className: "muted small", text: ` ${(EVENT_LABELS[byId.get(id).type] || [""])[0]}, effective ${when(byId.get(id).effective_at)}` }) : "")) : el("span", { className: "muted", text: "none" })),
+      el("td", { text: d.terms_version || "none" }))));
+    if (overview) {
+      LedgerChart.drawMatrix(document.getElementById("matrix"), overview.matrix);
+      LedgerChart.drawCharts(document.getElementById("charts"), overview, {});
+    }
+    const terms = dossier.terms_in_force;
+    const termsBox = document.getElementById("d-terms");
+    if (terms) {
+      termsBox.replaceChildren(
+        el("p", {}, "Version ", el("strong", { text: terms.version }), ` in force from ${when(terms.effective_from)}; accepted (event `,
+          el("code", { text: terms.acceptance_event_id }), `) effective ${when(terms.accepted_effective_at)}; published by event `,
+          el("code", { text: terms.publication_event_id }), "."),
+        el("p", {}, "Document SHA-256: ", el("code", { text: terms.document_sha256 || "none recorded" })),
+        el("table", { className: "clauses" }, el("thead", {}, el("tr", {}, el("th", { text: "Purpose" }), el("th", { text: "Default for the platform" }))),
+          el("tbody", {}, terms.clauses.map((c) => el("tr", {}, el("td", { text: c.purpose }), el("td", { text: c.default }))))));
+    }
+    document.getElementById("d-events").replaceChildren(...dossier.events.map((e) => dossierEvent(e)));
+    const cp = dossier.checkpoint;
+    const cpBox = document.getElementById("d-checkpoint");
+    if (cp) {
+      const list = el("dl", { className: "kv wide" });
+      for (const name of ["log_id", "tree_size", "root_hash", "timestamp", "public_key", "signature"]) {
+        list.append(el("dt", { text: name }), el("dd", {}, el("code", { text: String(cp[name]) })));
+      }
+      cpBox.replaceChildren(list);
+    }
+    document.getElementById("d-steps").replaceChildren(...dossier.verification.map((step) => el("li", { text: step })));
+    document.body.dataset.rendered = "yes";
+  }
+
+  function dossierEvent(e) {
+    const [label, tone] = EVENT_LABELS[e.type] || [e.type, "other"];
+    const facts = el("dl", { className: "kv" });
+    const add = (name, value) => { if (value !== null && value !== undefined && value !== "") facts.append(el("dt", { text: name }), el("dd", { text: String(value) })); };
+    add("position", e.position);
+    add("effective", when(e.effective_at));
+    add("recorded", when(e.recorded_at));
+    add("purpose", e.purpose);
+    add("party", e.party);
+    add("scope", Array.isArray(e.content_ids) ? e.content_ids.join(", ") : e.purpose ? "whole catalogue" : "");
+    add("aspect", e.aspect);
+    add("terms version", e.version);
+    add("expires", e.expires_at && when(e.expires_at));
+    add("reason", e.reason);
+    add("actor", e.actor);
+    add("model", e.model);
+    add("voids", e.voided_event_id);
+    add("voided by", e.voided_by);
+    add("decides", (e.rests_on || []).join(", "));
+    if (e.clauses) add("clauses", e.clauses.map((c) => `${c.purpose}=${c.default}`).join(", "));
+    const proof = e.proof
+      ? el("p", { className: "proof" }, `Leaf ${e.proof.leaf_index} of ${e.proof.tree_size}; leaf hash `, el("code", { text: e.proof.leaf_hash }),
+        `; audit path of ${e.proof.audit_path.length} hashes: `, el("code", { className: "path", text: e.proof.audit_path.join(" ") }))
+      : el("p", { className: "proof muted", text: "No inclusion proof: the log had not covered this event." });
+    return el("article", { className: `event-card${e.voided_by ? " voided" : ""}` },
+      el("h3", {}, el("span", { className: `badge ${tone}`, text: label }), " ", el("code", { text: e.event_id })),
+      facts,
+      "evidence" in e ? el("div", {}, el("p", { className: "tip-head", text: "Evidence" }), evidenceOf(e)) : "",
+      proof);
+  }
+
   // ------------------------------------------------------------------ start
 
   document.addEventListener("DOMContentLoaded", () => {
     const page = document.body.dataset.page;
     if (page === "sign-in") signInPage();
     else if (page === "timeline") timelinePage();
+    else if (page === "dossier") dossierPage();
   });
 })();
