@@ -127,8 +127,8 @@ def slot_for(method: str, route: str, path_params: Mapping[str, Any], key: str) 
 def body_digest(raw: bytes) -> str:
     """Return the SHA-256 of a JSON body in RFC 8785 canonical form (empty body: `null`).
 
-    Raises InvalidInputError when `raw` is neither JSON nor empty. Numbers JCS cannot carry (integers beyond 2**53)
-    fall back to orjson with sorted keys, which is deterministic too.
+    Raises InvalidInputError when `raw` is neither JSON nor empty. Numbers JCS cannot
+    carry (integers beyond 2**53) fall back to orjson with sorted keys, deterministic too.
     """
     try:
         value = orjson.loads(raw) if raw.strip() else None
