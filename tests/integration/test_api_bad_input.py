@@ -100,6 +100,6 @@ def test_a_non_json_body_with_an_idempotency_key_is_422_and_writes_nothing(
     api: Api, route: str
 ) -> None:
     before = api.position()
-    headers = api.auth(**{"Content-Type": "application/json", "Idempotency-Key": "k-1"})
+    headers = {**api.auth(), "Content-Type": "application/json", "Idempotency-Key": "k-1"}
     response = api.client.post(route, content=b"\xff\xfe not json", headers=headers)
     assert_refused(api, response, before, {422})
