@@ -484,6 +484,48 @@ def run_postgres(events: int, base_url: str) -> list[Row]:
     return rows
 
 
+def contributor_rows(works: int = 300) -> list[Row]:
+    """Time `check (now)` on works with two contributors against plain content (§2.1).
+
+    A fresh SQLite ledger through the use cases: per owner a terms acceptance, a plain
+    track and a registered work whose two contributors accepted the same terms (so every
+    answer is allowed and both contributors are asked). The issue's bound: at most 3x.
+    """
+    workdir = Path(tempfile.mkdtemp(prefix="bench-rights-"))
+    try:
+        services = open_services(f"sqlite:///{workdir / 'ledger.db'}", workdir / "data")
+        ledger = services.ledger
+        ledger.publish_terms(TERMS, datetime(2024, 2, 1, tzinfo=UTC),
+                             [{"purpose": "ai-training", "default": "granted"}])  # fmt: skip
+        for n in range(works):
+            for subject in (f"owner-{n}", f"singer-{n}", f"writer-{n}"):
+                ledger.accept_terms(subject, TERMS)
+            ledger.register_content(f"work-{n}", f"owner-{n}", [
+                {"subject": f"singer-{n}", "aspects": ["voice"]},
+                {"subject": f"writer-{n}", "aspects": ["music"]},
+            ])  # fmt: skip
+        catch_up(services)
+        services.projector.start_background()
+        try:
+            reader = services.reader
+            plain = timed([(f"owner-{n}", f"track-{n}") for n in range(works)] * 5,
+                          lambda q: reader.check(q[0], "ai-training", content=q[1]))  # fmt: skip
+            work = timed([(f"owner-{n}", f"work-{n}") for n in range(works)] * 5,
+                         lambda q: reader.check(q[0], "ai-training", content=q[1]))  # fmt: skip
+            assert reader.check("owner-0", "ai-training", content="work-0").allowed
+        finally:
+            services.projector.stop()
+        services.close()
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    data = f"{works} works, SQLite"
+    return [
+        Row("check (now), plain content p50", data, f"{plain.p50:,.0f} µs", "-", "-", "-"),
+        Row("check (now), work with two contributors p50", data, f"{work.p50:,.0f} µs", "-",
+            "-", f"{work.p50 / plain.p50:.2f}x plain (bound 3x)"),
+    ]  # fmt: skip
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the read-model benchmarks and print their table; return 0."""
     parser = argparse.ArgumentParser(prog="python -m bench.projections", description=__doc__)
@@ -492,13 +534,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip-postgres", action="store_true")
     parser.add_argument("--skip-cli-filter", action="store_true")
     parser.add_argument(
+        "--contributors-only", action="store_true", help="only the §2.1 contributor rows"
+    )
+    parser.add_argument(
         "--postgres-url",
         default=os.environ.get("LEDGER_TEST_DATABASE_URL",
                                "postgresql://postgres@127.0.0.1:5432/postgres"),
     )  # fmt: skip
     args = parser.parse_args(argv)
     started = time.perf_counter()
+    if args.contributors_only:
+        print_table("Contributor rule (BRIEF §2.1)", contributor_rows())
+        return 0
     rows = run_sqlite(args.subjects, cli_filter=not args.skip_cli_filter)
+    rows += contributor_rows()
     if not args.skip_postgres:
         rows += run_postgres(args.pg_events, args.postgres_url)
     print_table(

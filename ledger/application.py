@@ -1,3 +1,4 @@
+# long module: every use case of the ledger behind one facade (the §2.1 writes are a mixin)
 """The ledger's use cases: record consent facts and answer questions by replay.
 
 `ConsentLedger` is an `eventsourcing` application. A write is a command
@@ -43,6 +44,7 @@ from ledger.events import (
 )
 from ledger.instants import require_aware
 from ledger.known_positions import position_known_at
+from ledger.rights_writes import ContentIndex, RightsWrites
 from ledger.store import store_errors_translated
 from ledger.terms_catalog import TermsCatalog
 from ledger.vocabulary import (
@@ -51,6 +53,7 @@ from ledger.vocabulary import (
     Vocabulary,
     check_aspect,
     check_identifier,
+    check_model,
     check_party,
 )
 from ledger.write_pipeline import BeforeCommit, Receipt, WritePipeline
@@ -83,7 +86,7 @@ class HistoryItem:
     evidence: dict[str, Any] | None
 
 
-class ConsentLedger(Application[UUID]):
+class ConsentLedger(RightsWrites, Application[UUID]):
     """Record consent facts as immutable events and answer questions by replay."""
 
     name = "ConsentLedger"
@@ -108,6 +111,7 @@ class ConsentLedger(Application[UUID]):
             terms=self._terms,
             clock=lambda: self.clock.now(),
         )
+        self._content_index = ContentIndex()
 
     def create_tables(self) -> None:
         """Create the event store's tables and the event index (callers serialise it)."""
@@ -149,10 +153,15 @@ class ConsentLedger(Application[UUID]):
         *,
         effective_at: datetime | None = None,
         evidence: Mapping[str, Any] | None = None,
+        actor: str | None = None,
     ) -> Receipt:
         """Record that a subject accepted a published terms version."""
         command = AcceptTerms(
-            subject=subject, version=version, effective_at=effective_at, evidence=evidence
+            subject=subject,
+            version=version,
+            effective_at=effective_at,
+            evidence=evidence,
+            actor=actor,
         )
         return self.execute(command)
 
@@ -167,6 +176,9 @@ class ConsentLedger(Application[UUID]):
         effective_at: datetime | None = None,
         expires_at: datetime | None = None,
         evidence: Mapping[str, Any] | None = None,
+        model: str | None = None,
+        conditions: Sequence[str] | None = None,
+        actor: str | None = None,
     ) -> Receipt:
         """Record a subject's grant of a purpose to a party, for a scope and aspect."""
         command = Grant(
@@ -178,6 +190,9 @@ class ConsentLedger(Application[UUID]):
             effective_at=effective_at,
             expires_at=expires_at,
             evidence=evidence,
+            model=model,
+            conditions=conditions,
+            actor=actor,
         )
         return self.execute(command)
 
@@ -192,6 +207,8 @@ class ConsentLedger(Application[UUID]):
         effective_at: datetime | None = None,
         reason: str | None = None,
         evidence: Mapping[str, Any] | None = None,
+        model: str | None = None,
+        actor: str | None = None,
     ) -> Receipt:
         """Record a subject's revocation (or refusal) of a purpose for a party."""
         command = Revoke(
@@ -203,6 +220,8 @@ class ConsentLedger(Application[UUID]):
             effective_at=effective_at,
             reason=reason,
             evidence=evidence,
+            model=model,
+            actor=actor,
         )
         return self.execute(command)
 
@@ -266,11 +285,20 @@ class ConsentLedger(Application[UUID]):
         aspect: str = ALL_ASPECTS,
         at: datetime | None = None,
         known_at: datetime | None = None,
+        model: str | None = None,
     ) -> Decision:
         """Answer whether `party` may use `subject`'s content for `purpose` (by replay)."""
-        question = self.question(subject, purpose, party, content, aspect, at, known_at)
+        question = self.question(
+            subject, purpose, party, content, aspect, at, known_at, model=model
+        )
         position = self.ledger_position(known_at and question.known_at)
-        return decide(self.subject_entries(subject), self.terms_catalog(), question, position)
+        return decide(
+            self.subject_entries(subject),
+            self.terms_catalog(),
+            question,
+            position,
+            self.subject_entries,
+        )
 
     def question(
         self,
@@ -281,6 +309,8 @@ class ConsentLedger(Application[UUID]):
         aspect: str = ALL_ASPECTS,
         at: datetime | None = None,
         known_at: datetime | None = None,
+        *,
+        model: str | None = None,
     ) -> Question:
         """Validate a question's words and fill `at`/`known_at` with now where absent."""
         check_identifier(subject, field="subject")
@@ -295,6 +325,7 @@ class ConsentLedger(Application[UUID]):
             aspect=check_aspect(aspect),
             at=require_aware(at, field="at") if at else now,
             known_at=require_aware(known_at, field="known_at") if known_at else now,
+            model=check_model(model) if model is not None else None,
         )
 
     def history(

@@ -23,7 +23,17 @@ from uuid import UUID, uuid4
 from ledger.errors import InvalidExpiryError, InvalidInputError, InvalidTermsError
 from ledger.events import subject_stream_id, terms_stream_id
 from ledger.instants import format_instant, require_aware
-from ledger.vocabulary import ALL_ASPECTS, PLATFORM, check_aspect, check_identifier, check_party
+from ledger.rights import check_contributors, check_isrc, check_iswc
+from ledger.vocabulary import (
+    ALL_ASPECTS,
+    PLATFORM,
+    check_agent,
+    check_aspect,
+    check_condition,
+    check_identifier,
+    check_model,
+    check_party,
+)
 
 MAX_REASON_CHARS: Final = 2000
 TERMS_DEFAULTS: Final = ("granted", "denied")
@@ -141,11 +151,13 @@ class AcceptTerms(SubjectCommand):
     version: str
     effective_at: datetime | None = None
     evidence: Mapping[str, Any] | None = None
+    actor: str | None = None  # BRIEF §2.1: None (or the subject) when it acts itself
 
     def __post_init__(self) -> None:
         super().__post_init__()
         _set(self, "effective_at", _aware(self.effective_at, "effective_at"))
         _evidence(self.evidence)
+        _set(self, "actor", _actor(self.subject, self.actor))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -158,6 +170,8 @@ class _Scoped(SubjectCommand):
     aspect: str = ALL_ASPECTS
     effective_at: datetime | None = None
     evidence: Mapping[str, Any] | None = None
+    model: str | None = None  # BRIEF §2.1
+    actor: str | None = None
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -166,6 +180,9 @@ class _Scoped(SubjectCommand):
         _set(self, "content_ids", _content_ids(self.content_ids))
         _set(self, "effective_at", _aware(self.effective_at, "effective_at"))
         _evidence(self.evidence)
+        if self.model is not None:
+            check_model(self.model)
+        _set(self, "actor", _actor(self.subject, self.actor))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -177,9 +194,12 @@ class Grant(_Scoped):
     """
 
     expires_at: datetime | None = None
+    conditions: Sequence[str] | None = None  # BRIEF §2.1: held as a tuple, None if none
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        conditions = tuple(check_condition(c) for c in self.conditions or ())
+        _set(self, "conditions", conditions or None)
         expires_at = _aware(self.expires_at, "expires_at")
         _set(self, "expires_at", expires_at)
         if expires_at is not None and self.effective_at is not None:
@@ -232,6 +252,58 @@ class Expire(SubjectCommand):
     """Record that a grant reached its expiry (the expiry scheduler's write)."""
 
     grant_event_id: UUID
+
+
+@dataclass(frozen=True, kw_only=True)
+class RegisterContent(SubjectCommand):
+    """Register a content in its owner's (`subject`'s) stream, with its contributors."""
+
+    content_id: str
+    contributors: Sequence[Mapping[str, Any]] = ()
+    isrc: str | None = None
+    iswc: str | None = None
+    effective_at: datetime | None = None
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_identifier(self.content_id, field="content")
+        _set(self, "contributors", tuple(check_contributors(self.subject, self.contributors)))
+        _set(self, "isrc", check_isrc(self.isrc) if self.isrc is not None else None)
+        _set(self, "iswc", check_iswc(self.iswc) if self.iswc is not None else None)
+        _set(self, "effective_at", _aware(self.effective_at, "effective_at"))
+
+
+@dataclass(frozen=True, kw_only=True)
+class GrantAuthority(SubjectCommand):
+    """Let `agent` act for the subject, for `purposes` (None: all) until `expires_at`."""
+
+    agent: str
+    purposes: Sequence[str] | None = None
+    expires_at: datetime | None = None
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_agent(self.agent)
+        _set(self, "purposes", tuple(dict.fromkeys(self.purposes)) if self.purposes else None)
+        _set(self, "expires_at", _aware(self.expires_at, "expires_at"))
+
+
+@dataclass(frozen=True, kw_only=True)
+class RevokeAuthority(SubjectCommand):
+    """End `agent`'s authority for the subject (refused unless one is in force)."""
+
+    agent: str
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_agent(self.agent)
+
+
+def _actor(subject: str, actor: str | None) -> str | None:
+    """Return the actor to record: None when the subject acts for itself (the default)."""
+    if actor is None or actor == subject:
+        return None
+    return check_agent(actor)
 
 
 def check_expiry(expires_at: datetime, effective_at: datetime) -> None:

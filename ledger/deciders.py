@@ -23,8 +23,11 @@ from ledger.commands import (
     Erase,
     Expire,
     Grant,
+    GrantAuthority,
     PublishTerms,
+    RegisterContent,
     Revoke,
+    RevokeAuthority,
     SubjectCommand,
     Void,
     check_expiry,
@@ -41,9 +44,12 @@ from ledger.errors import (
 )
 from ledger.events import (
     VOIDABLE,
+    AuthorityGranted,
+    AuthorityRevoked,
     ConsentExpired,
     ConsentGranted,
     ConsentRevoked,
+    ContentRegistered,
     EventVoided,
     LedgerEvent,
     SubjectErased,
@@ -51,6 +57,7 @@ from ledger.events import (
     TermsAccepted,
     TermsPublished,
 )
+from ledger.rights import require_authority, require_authority_in_force
 from ledger.vocabulary import ConsentModel, Vocabulary
 
 
@@ -148,11 +155,14 @@ def decide_accept_terms(state: WriteState, command: AcceptTerms, now: datetime) 
     """Accept a published version; refuse an unpublished one or an erased subject."""
     if state.terms is None or state.terms.version != command.version:
         raise UnknownTermsVersionError(command.version)
+    head = _subject_head(state, command, now)
+    require_authority(state.stream.events, command.subject, command.actor, None, now)
     return TermsAccepted(
-        **_subject_head(state, command, now),
+        **head,
         effective_at=command.effective_at or now,
         version=command.version,
         evidence=_plain(command.evidence),
+        actor=command.actor,
     )
 
 
@@ -162,8 +172,10 @@ def decide_grant(state: WriteState, command: Grant, now: datetime) -> LedgerEven
     effective_at = command.effective_at or now
     if command.expires_at is not None:
         check_expiry(command.expires_at, effective_at)
+    head = _subject_head(state, command, now)
+    require_authority(state.stream.events, command.subject, command.actor, purpose, now)
     return ConsentGranted(
-        **_subject_head(state, command, now),
+        **head,
         effective_at=effective_at,
         purpose=purpose,
         party=command.party,
@@ -171,14 +183,19 @@ def decide_grant(state: WriteState, command: Grant, now: datetime) -> LedgerEven
         aspect=command.aspect,
         expires_at=command.expires_at,
         evidence=_plain(command.evidence),
+        actor=command.actor,
+        model=command.model,
+        conditions=list(command.conditions) if command.conditions else None,
     )
 
 
 def decide_revoke(state: WriteState, command: Revoke, now: datetime) -> LedgerEvent:
     """Revoke a known purpose for a party, scope and aspect."""
     purpose = state.vocabulary.purpose(command.purpose).name
+    head = _subject_head(state, command, now)
+    require_authority(state.stream.events, command.subject, command.actor, purpose, now)
     return ConsentRevoked(
-        **_subject_head(state, command, now),
+        **head,
         effective_at=command.effective_at or now,
         purpose=purpose,
         party=command.party,
@@ -186,6 +203,8 @@ def decide_revoke(state: WriteState, command: Revoke, now: datetime) -> LedgerEv
         aspect=command.aspect,
         reason=command.reason,
         evidence=_plain(command.evidence),
+        actor=command.actor,
+        model=command.model,
     )
 
 
@@ -197,7 +216,7 @@ def decide_void(state: WriteState, command: Void, now: datetime) -> LedgerEvent:
     if not isinstance(target, VOIDABLE):
         raise EventNotVoidableError(
             f"event {command.voided_event_id} is a {type(target).type_name}; only grants, "
-            "revocations and terms acceptances can be voided"
+            "revocations, terms acceptances and content registrations can be voided"
         )
     for earlier in state.stream.events:
         if isinstance(earlier, EventVoided) and earlier.voided_event_id == target.event_id:
@@ -212,6 +231,48 @@ def decide_void(state: WriteState, command: Void, now: datetime) -> LedgerEvent:
         voided_event_id=target.event_id,
         reason=command.reason,
     )
+
+
+def decide_register_content(
+    state: WriteState, command: RegisterContent, now: datetime
+) -> LedgerEvent:
+    """Register a content in its owner's stream (the owner check reads the ledger's
+    content index before the command is decided: see `ConsentLedger.register_content`)."""
+    return ContentRegistered(
+        **_subject_head(state, command, now),
+        effective_at=command.effective_at or now,
+        content_id=command.content_id,
+        contributors=[dict(c) for c in command.contributors],
+        isrc=command.isrc,
+        iswc=command.iswc,
+    )
+
+
+def decide_grant_authority(
+    state: WriteState, command: GrantAuthority, now: datetime
+) -> LedgerEvent:
+    """Let an agent act for the subject; refuse unknown purposes or a past expiry."""
+    purposes = (
+        [state.vocabulary.purpose(p).name for p in command.purposes] if command.purposes else None
+    )
+    if command.expires_at is not None:
+        check_expiry(command.expires_at, now)
+    return AuthorityGranted(
+        **_subject_head(state, command, now),
+        effective_at=now,
+        agent=command.agent,
+        purposes=purposes,
+        expires_at=command.expires_at,
+    )
+
+
+def decide_revoke_authority(
+    state: WriteState, command: RevokeAuthority, now: datetime
+) -> LedgerEvent:
+    """End an agent's authority; refuse (404) one that is not in force."""
+    head = _subject_head(state, command, now)
+    require_authority_in_force(state.stream.events, command.subject, command.agent, now)
+    return AuthorityRevoked(**head, effective_at=now, agent=command.agent)
 
 
 def decide_erase(state: WriteState, command: Erase, now: datetime) -> LedgerEvent:
@@ -260,4 +321,7 @@ DECIDERS: Final[dict[type[Command], Decider]] = {
     Void: decide_void,
     Erase: decide_erase,
     Expire: decide_expire,
+    RegisterContent: decide_register_content,
+    GrantAuthority: decide_grant_authority,
+    RevokeAuthority: decide_revoke_authority,
 }

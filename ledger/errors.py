@@ -16,6 +16,7 @@ class ErrorKind(StrEnum):
     NOT_FOUND = "not-found"  # unknown subject, event or terms version (HTTP 404)
     CONFLICT = "conflict"  # contradicts what the ledger already holds (HTTP 409)
     UNAVAILABLE = "unavailable"  # the store cannot be reached (HTTP 503)
+    FORBIDDEN = "forbidden"  # an actor without authority for the subject (HTTP 403)
 
 
 class LedgerError(Exception):
@@ -132,6 +133,19 @@ class UnknownEventError(NotFoundError):
         self.event_id = event_id
 
 
+class AuthorityNotInForceError(NotFoundError):
+    """Refuse to revoke an agent's authority that is not in force (BRIEF §2.1)."""
+
+    title = "Authority not in force"
+
+
+class NotAuthorisedError(LedgerError):
+    """Refuse a write whose actor holds no authority in force for it (BRIEF §2.1)."""
+
+    kind = ErrorKind.FORBIDDEN
+    title = "Actor not authorised"
+
+
 class ConflictError(LedgerError):
     """Refuse a write that contradicts what the ledger already holds."""
 
@@ -179,6 +193,12 @@ class ConcurrentWriteError(ConflictError):
     """Signal that concurrent writers kept winning the race for one stream."""
 
     title = "Concurrent write"
+
+
+class ContentOwnerConflictError(ConflictError):
+    """Refuse to register a content for another owner than its first registration's."""
+
+    title = "Content has another owner"
 
 
 class StoreUnavailableError(LedgerError):

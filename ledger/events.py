@@ -34,6 +34,8 @@ class LedgerEvent(DomainEvent):
     """Base of every ledger event: an id, and when it took effect in the world."""
 
     type_name: ClassVar[str] = "LedgerEvent"
+    # Fields added after events were stored: left out of the log record while None.
+    omitted_when_none: ClassVar[frozenset[str]] = frozenset()
 
     event_id: UUID
     effective_at: datetime
@@ -78,6 +80,11 @@ class TermsAccepted(SubjectEvent):
 
     version: str
     evidence: dict[str, Any] | None
+    # BRIEF §2.1; omitted from the record when None (the subject acted), so records of
+    # events stored before agents existed stay byte-identical.
+    actor: str | None = None
+
+    omitted_when_none: ClassVar[frozenset[str]] = frozenset({"actor"})
 
 
 @dataclass(frozen=True)
@@ -92,6 +99,12 @@ class ConsentGranted(SubjectEvent):
     aspect: str
     expires_at: datetime | None
     evidence: dict[str, Any] | None
+    # BRIEF §2.1; each omitted from the record when None (see TermsAccepted.actor).
+    actor: str | None = None
+    model: str | None = None
+    conditions: list[str] | None = None
+
+    omitted_when_none: ClassVar[frozenset[str]] = frozenset({"actor", "model", "conditions"})
 
 
 @dataclass(frozen=True)
@@ -106,6 +119,11 @@ class ConsentRevoked(SubjectEvent):
     aspect: str
     reason: str | None
     evidence: dict[str, Any] | None
+    # BRIEF §2.1; each omitted from the record when None (see TermsAccepted.actor).
+    actor: str | None = None
+    model: str | None = None
+
+    omitted_when_none: ClassVar[frozenset[str]] = frozenset({"actor", "model"})
 
 
 @dataclass(frozen=True)
@@ -140,7 +158,43 @@ class SubjectErased(SubjectEvent):
     reason: str | None
 
 
-VOIDABLE: Final = (TermsAccepted, ConsentGranted, ConsentRevoked)
+@dataclass(frozen=True)
+class ContentRegistered(SubjectEvent):
+    """The owner (`subject`) registered a content and its contributors (BRIEF §2.1).
+
+    `contributors` holds `{"subject", "aspects"}` in registration order; aspects are
+    among music, voice, likeness.
+    """
+
+    type_name: ClassVar[str] = "ContentRegistered"
+
+    content_id: str
+    contributors: list[dict[str, Any]]
+    isrc: str | None
+    iswc: str | None
+
+
+@dataclass(frozen=True)
+class AuthorityGranted(SubjectEvent):
+    """The subject let `agent` act for it, for some purposes (None: all) until an expiry."""
+
+    type_name: ClassVar[str] = "AuthorityGranted"
+
+    agent: str
+    purposes: list[str] | None
+    expires_at: datetime | None
+
+
+@dataclass(frozen=True)
+class AuthorityRevoked(SubjectEvent):
+    """The subject withdrew `agent`'s authority to act for it."""
+
+    type_name: ClassVar[str] = "AuthorityRevoked"
+
+    agent: str
+
+
+VOIDABLE: Final = (TermsAccepted, ConsentGranted, ConsentRevoked, ContentRegistered)
 EVENT_TYPES: Final[dict[str, type[LedgerEvent]]] = {
     cls.type_name: cls
     for cls in (
@@ -151,6 +205,9 @@ EVENT_TYPES: Final[dict[str, type[LedgerEvent]]] = {
         ConsentExpired,
         EventVoided,
         SubjectErased,
+        ContentRegistered,
+        AuthorityGranted,
+        AuthorityRevoked,
     )
 }
 

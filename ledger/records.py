@@ -88,8 +88,11 @@ def _record_of(entry: Entry, leaf_index: int) -> dict[str, Any]:
         "stream_id": str(event.originator_id),
         "stream_version": event.originator_version,
     }
+    omitted = event.omitted_when_none
     for field in dataclasses.fields(event):
         if field.name in _CARRIED:
+            continue
+        if field.name in omitted and getattr(event, field.name) is None:
             continue
         if field.name in record:
             raise RecordError(

@@ -15,6 +15,7 @@ from typing import Final
 
 from ledger.errors import (
     InvalidIdentifierError,
+    InvalidInputError,
     InvalidPartyError,
     UnknownAspectError,
     UnknownPurposeError,
@@ -41,6 +42,9 @@ _IDENTIFIER = re.compile(IDENTIFIER_PATTERN)
 
 ASPECTS: Final = ("music", "voice", "likeness", "all")
 ALL_ASPECTS: Final = "all"
+CONTRIBUTOR_ASPECTS: Final = ("music", "voice", "likeness")
+"""The aspects a contributor may hold, in the order contributors are asked (BRIEF §2.1)."""
+CONDITION_MAX_LENGTH: Final = 500
 
 
 class ConsentModel(StrEnum):
@@ -60,6 +64,7 @@ class Basis(StrEnum):
     OPT_IN_REQUIRED = "opt-in-required"
     GRANT_EXPIRED = "grant-expired"
     ERASED = "erased"
+    CONTRIBUTOR_DENIED = "contributor-denied"
 
 
 @dataclass(frozen=True)
@@ -118,6 +123,32 @@ def check_party(party: str) -> str:
     raise InvalidPartyError(
         f"party {party!r} is not 'platform', '*' or a name matching [a-z0-9][a-z0-9._-]{{0,63}}"
     )
+
+
+def check_model(model: str) -> str:
+    """Return a model name if it has the syntax of a named party (BRIEF §2.1)."""
+    if _THIRD_PARTY.match(model):
+        return model
+    raise InvalidPartyError(f"model {model!r} is not a name matching [a-z0-9][a-z0-9._-]{{0,63}}")
+
+
+def check_agent(agent: str) -> str:
+    """Return an agent name if it is a named party other than `platform` (BRIEF §2.1)."""
+    if agent != PLATFORM and _THIRD_PARTY.match(agent):
+        return agent
+    raise InvalidPartyError(
+        f"agent {agent!r} must be a name matching [a-z0-9][a-z0-9._-]{{0,63}}, "
+        "not 'platform' or '*'"
+    )
+
+
+def check_condition(condition: str) -> str:
+    """Return a grant's condition if it is 1-500 characters (BRIEF §2.1)."""
+    if not 1 <= len(condition) <= CONDITION_MAX_LENGTH:
+        raise InvalidInputError(
+            f"condition: got {len(condition)} characters, want 1-{CONDITION_MAX_LENGTH}"
+        )
+    return condition
 
 
 def is_third_party(party: str) -> bool:

@@ -7,7 +7,8 @@ party `*` now. Three vocabularies carry them:
 - TDMRep (W3C Community Group Final Report, 2024): `tdm-reservation: 1` when text and
   data mining is denied, with an optional `tdm-policy` URL;
 - C2PA/CAWG `training-mining` assertion entries, one per purpose with a CAWG label:
-  `{"use": "allowed" | "notAllowed"}`.
+  `{"use": "allowed" | "constrained" | "notAllowed"}` (`constrained`: allowed by a grant
+  with conditions, BRIEF §2.1).
 
 Pure: the caller asks the questions (`signal_purposes`) and passes the decisions in.
 """
@@ -35,6 +36,8 @@ NOAI_DIRECTIVES: Final = "noai, noimageai"
 CAWG_PREFIX: Final = "cawg."
 USE_ALLOWED: Final = "allowed"
 USE_NOT_ALLOWED: Final = "notAllowed"
+USE_CONSTRAINED: Final = "constrained"
+"""CAWG's value for an allowed use decided by a grant with conditions (BRIEF §2.1)."""
 
 X_ROBOTS_TAG_HEADER: Final = "X-Robots-Tag"
 TDM_RESERVATION_HEADER: Final = "tdm-reservation"
@@ -109,6 +112,13 @@ class AiSignals:
         )
 
 
+def cawg_use(decision: Decision) -> str:
+    """Return the CAWG `use` of a decision: allowed, constrained (with conditions) or not."""
+    if not decision.allowed:
+        return USE_NOT_ALLOWED
+    return USE_CONSTRAINED if decision.conditions else USE_ALLOWED
+
+
 def derive_signals(
     decisions: Mapping[str, Decision],
     vocabulary: Vocabulary,
@@ -131,9 +141,7 @@ def derive_signals(
         tdm_reservation=1 if mining_denied else 0,
         tdm_policy=tdm_policy_url if mining_denied else None,
         training_mining={
-            CAWG_PREFIX + p.cawg_label: USE_ALLOWED
-            if decisions[p.name].allowed
-            else USE_NOT_ALLOWED
+            CAWG_PREFIX + p.cawg_label: cawg_use(decisions[p.name])
             for p in wanted
             if p.cawg_label is not None
         },

@@ -56,6 +56,8 @@ BASIS_MEANINGS: Final[Mapping[Basis, str]] = {
     "grant: denied",
     Basis.GRANT_EXPIRED: "the grant that would decide had expired by then: denied",
     Basis.ERASED: "the subject was erased: denied everything",
+    Basis.CONTRIBUTOR_DENIED: "a contributor of the registered work did not allow it "
+    "(named in `contributor`, with its own basis): denied",
 }
 """What each basis means, in words a court reads."""
 
@@ -149,7 +151,7 @@ def build_dossier(
     entries = [item.entry for item in items]
     catalog = ledger.terms_catalog()
     position = ledger.ledger_position(known_at)
-    decisions = [decide(entries, catalog, q, position) for q in questions]
+    decisions = [decide(entries, catalog, q, position, ledger.subject_entries) for q in questions]
 
     in_force = terms_in_force(known_state(entries, known_at).live, catalog, at)
     shown = list(items)

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ledger.application import HistoryItem
-from ledger.events import ConsentGranted, ConsentRevoked, TermsAccepted
+from ledger.events import AuthorityGranted, ConsentGranted, ConsentRevoked, TermsAccepted
 from ledger.instants import format_instant
 
 DEFAULT_HISTORY_PAGE = 1000
@@ -26,6 +26,15 @@ _EVENT_FIELDS = (
     "effective_from",
     "clauses",
     "document_sha256",
+    # BRIEF §2.1
+    "model",
+    "conditions",
+    "content_id",
+    "contributors",
+    "isrc",
+    "iswc",
+    "agent",
+    "purposes",
 )
 
 
@@ -43,13 +52,15 @@ def history_json(item: HistoryItem) -> dict[str, Any]:
         if hasattr(event, name):
             value = getattr(event, name)
             body[name] = format_instant(value) if hasattr(value, "tzinfo") else value
-    if isinstance(event, ConsentGranted):
+    if isinstance(event, ConsentGranted | AuthorityGranted):
         body["expires_at"] = format_instant(event.expires_at) if event.expires_at else None
     for name in ("voided_event_id", "grant_event_id"):
         if hasattr(event, name):
             body[name] = str(getattr(event, name))
     if isinstance(event, TermsAccepted | ConsentGranted | ConsentRevoked):
         body["evidence"] = item.evidence
+        # Who acted (BRIEF §2.1): the subject unless an agent acted for it.
+        body["actor"] = event.actor or event.subject
     body["voided_by"] = str(item.voided_by) if item.voided_by else None
     return body
 

@@ -1,6 +1,6 @@
 """Current permissions: the latest live fact per key, and the rules applied to read models.
 
-`perm_current` holds, for every (subject, purpose, party, scope, aspect) that has a live
+`perm_current` holds, for every (subject, purpose, party, scope, aspect, model) that has a live
 grant or revocation, its latest one by (effective_at, position); `perm_terms_current`
 holds each subject's latest live terms acceptance. Both are functions of the event set
 alone (not of the clock), so a rebuild gives identical tables. A tip answers a question
@@ -8,8 +8,9 @@ by itself when nothing could hide it: it is effective by `at`, not an expired gr
 the question's `known_at` is no earlier than every recorded fact. Otherwise the timeline
 answers (see `projections.timeline`).
 
-`resolve` applies BRIEF §2 to the evidence a lookup returns; it mirrors
-`ledger.decisions.decide`, and the property tests hold the two equal.
+`resolve` applies BRIEF §2 to the evidence a lookup returns through the one verdict of
+`ledger.decisions`, the same function the replay calls; the property tests hold the
+lookups (what they supply as candidates) equal to the replay.
 """
 
 from __future__ import annotations
@@ -19,11 +20,9 @@ from dataclasses import dataclass
 from typing import Any, Final
 from uuid import UUID
 
-from ledger.decisions import Decision, Question
-from ledger.vocabulary import PLATFORM, Basis, ConsentModel
+from ledger.decisions import Decision, Grounds, Question, keys_of, verdict
 from projections.timeline import (
     ERASURE_LOOKUP,
-    GRANT,
     NULL_INT,
     NULL_TEXT,
     POSITION_HEAD,
@@ -36,7 +35,6 @@ from projections.timeline import (
     Acceptance,
     Evidence,
     Fact,
-    question_keys,
     to_micros,
 )
 
@@ -51,72 +49,42 @@ class TermsVersion:
 
 
 def resolve(question: Question, evidence: Evidence, terms: Mapping[str, TermsVersion]) -> Decision:
-    """Answer `question` from its evidence (BRIEF §2, rules 1-4), as `decide` would.
+    """Answer `question` from its evidence (BRIEF §2, rules 1-4) by `ledger.decisions.verdict`.
 
-    Requires `evidence.classes` in the order of `question_keys` and `terms` to hold the
-    version of `evidence.acceptance`.
+    Requires `evidence.classes` in the order of `keys_of(question)` and `terms` to hold the
+    version of `evidence.acceptance`. The contributor rule is applied by the caller.
     """
     acceptance = evidence.acceptance
-    terms_version = acceptance.version if acceptance is not None else None
-    position = evidence.position
-
-    if evidence.erasure_event_id is not None:
-        return Decision(
-            False, Basis.ERASED, (UUID(evidence.erasure_event_id),), terms_version, position
-        )
-
-    at = to_micros(question.at)
-    winner: Fact | None = None
-    deciding: Fact | None = None  # the winner if expiry were ignored
-    for latest, applicable in evidence.classes:
-        if deciding is None:
-            deciding = latest
-        if applicable is not None:
-            winner = applicable
-            break
-
-    if winner is not None:
-        if winner.kind == GRANT:
-            return Decision(
-                True, Basis.EXPLICIT_GRANT, (UUID(winner.event_id),), terms_version, position
+    grounds = Grounds(
+        erasure=UUID(evidence.erasure_event_id) if evidence.erasure_event_id else None,
+        acceptance=(
+            (
+                UUID(acceptance.event_id),
+                terms[acceptance.version].defaults.get(question.purpose.name),
             )
-        decision = Decision(
-            False, Basis.EXPLICIT_REVOCATION, (UUID(winner.event_id),), terms_version, position
-        )
-    elif question.party == PLATFORM and question.purpose.model is ConsentModel.TERMS_GOVERNED:
-        if acceptance is None:
-            decision = Decision(False, Basis.NO_TERMS_ACCEPTED, (), terms_version, position)
-        else:
-            default = terms[acceptance.version].defaults.get(question.purpose.name)
-            allowed = default == "granted"
-            decision = Decision(
-                allowed, Basis.TERMS_DEFAULT, (UUID(acceptance.event_id),), terms_version, position
-            )
-            if allowed:
-                return decision
-    else:
-        decision = Decision(False, Basis.OPT_IN_REQUIRED, (), terms_version, position)
-
-    if deciding is not None and deciding.expired_at(at):
-        return Decision(
-            False, Basis.GRANT_EXPIRED, (UUID(deciding.event_id),), terms_version, position
-        )
-    return decision
+            if acceptance is not None
+            else None
+        ),
+        terms_version=acceptance.version if acceptance is not None else None,
+        position=evidence.position,
+    )
+    return verdict(question, evidence.classes, grounds)
 
 
 _TIP_LOOKUP: Final = (
     "SELECT {tag} AS tag, kind, event_id, effective_at, position, expires_at, "
     + NULL_TEXT
-    + " FROM perm_current WHERE subject = ? AND purpose = ? AND party = ? AND scope = ? "
-    "AND aspect = ?"
+    + ", conditions FROM perm_current WHERE subject = ? AND purpose = ? AND party = ? "
+    "AND scope = ? AND aspect = ? AND model = ?"
 )
+_TIP_LOOKUPS: Final = tuple(_TIP_LOOKUP.format(tag=index) for index in range(16))
 _TERMS_TIP_LOOKUP: Final = (
     f"SELECT {TAG_TERMS} AS tag, {NULL_INT}, event_id, effective_at, position, effective_from, "
-    "version FROM perm_terms_current WHERE subject = ?"
+    f"version, {NULL_TEXT} FROM perm_terms_current WHERE subject = ?"
 )
 HEAD_RECORDED: Final = (
     f"SELECT {TAG_HEAD} AS tag, {NULL_INT}, {NULL_TEXT}, {NULL_INT}, {NULL_INT}, MAX(recorded_at), "
-    f"{NULL_TEXT} FROM perm_clock"
+    f"{NULL_TEXT}, {NULL_TEXT} FROM perm_clock"
 )
 
 
@@ -130,9 +98,11 @@ def current_query(
     known_at = to_micros(question.known_at)
     parts: list[str] = []
     params: list[Any] = []
-    for index, key in enumerate(question_keys(question.party, question.content, question.aspect)):
-        parts.append(_TIP_LOOKUP.format(tag=index))
-        params.extend([question.subject, question.purpose.name, key.party, key.scope, key.aspect])
+    for index, key in enumerate(keys_of(question)):
+        parts.append(_TIP_LOOKUPS[index])
+        params.extend(
+            [question.subject, question.purpose.name, key.party, key.scope, key.aspect, key.model]
+        )
     parts.append(_TERMS_TIP_LOOKUP)
     params.append(question.subject)
     parts.append(ERASURE_LOOKUP)
@@ -179,7 +149,7 @@ def read_current(
     for row in rows:
         tag = row[0]
         if tag < TAG_TERMS:
-            fact = Fact(row[1], row[2], row[3], row[4], row[5])
+            fact = Fact(row[1], row[2], row[3], row[4], row[5], row[7])
             if not tip_answers(fact, at):
                 return None
             classes[tag] = (fact, fact)

@@ -23,13 +23,20 @@ from datetime import datetime
 from typing import Final
 
 from ledger.application import ConsentLedger
-from ledger.decisions import Decision, Question
+from ledger.decisions import (
+    Decision,
+    Question,
+    Registration,
+    question_keys,
+    with_contributors,
+)
 from ledger.errors import ConflictError
 from ledger.vocabulary import ALL_ASPECTS, PLATFORM, check_identifier
 from projections.permissions import resolve, terms_tip_answers, tip_answers
 from projections.read_models import PairTips
+from projections.read_models.view import registration_from
 from projections.runner import Projector
-from projections.timeline import Acceptance, Evidence, Fact, question_keys, to_micros
+from projections.timeline import Acceptance, Evidence, Fact, to_micros
 
 DEFAULT_CATCH_UP_SECONDS: Final = 2.0
 DEFAULT_WAIT_SECONDS: Final = 1.0
@@ -122,22 +129,26 @@ class PermissionReader:
         at: datetime | None = None,
         known_at: datetime | None = None,
         min_position: int | None = None,
+        model: str | None = None,
     ) -> Decision:
         """Answer one question; `min_position` asks to reflect at least that write.
 
         Raises PositionNotReachedError when `min_position` lies beyond the ledger's head.
         """
         self.require_reachable(min_position)
-        question = self.ledger.question(subject, purpose, party, content, aspect, at, known_at)
+        question = self.ledger.question(
+            subject, purpose, party, content, aspect, at, known_at, model=model
+        )
+        known_at_given = known_at is not None
         projector = self.projector
         if projector is not None and projector.running and min_position is None:
             # The common server read: one statement reads the answer, the view's position
             # and the ledger head; only a view behind the head makes the read wait.
             evidence = projector.view.evidence(
-                question, known_at_given=known_at is not None, with_head=True
+                question, known_at_given=known_at_given, with_head=True, with_registration=True
             )
             if not evidence.lagging:
-                return self._resolve(question, evidence)
+                return self._work(question, evidence, known_at_given, tips=True)
         if not self.fresh(min_position):
             return self.ledger.check(
                 subject,
@@ -147,19 +158,73 @@ class PermissionReader:
                 aspect=aspect,
                 at=at,
                 known_at=known_at,
+                model=model,
             )
-        return self.answer(question, known_at_given=known_at is not None)
+        return self.answer(question, known_at_given=known_at_given)
 
     def answer(self, question: Question, *, known_at_given: bool, tips: bool = True) -> Decision:
         """Answer a validated question from the read models as they stand (no waiting).
 
         `known_at_given` False means "as known now": the answer reflects everything
         projected. `tips` False skips the current tips and asks the timeline (tests use
-        it to check both paths).
+        it to check both paths). The contributor rule of BRIEF §2.1 applies.
         """
+        assert self.projector is not None, "answer() needs read models"
+        evidence = self.projector.view.evidence(
+            question, known_at_given=known_at_given, tips=tips, with_registration=True
+        )
+        return self._work(question, evidence, known_at_given, tips=tips)
+
+    def _work(
+        self, question: Question, evidence: Evidence, known_at_given: bool, *, tips: bool
+    ) -> Decision:
+        """Answer from the owner's evidence, then apply the contributor rule."""
+        owner = self._resolve(question, evidence)
+        registration = (
+            registration_from(question.content, *evidence.registration)
+            if evidence.registration is not None and question.content is not None
+            else None
+        )
+        return self._contributors(
+            question,
+            owner,
+            known_at_given,
+            tips=tips,
+            registration=registration,
+            looked_up=evidence.registration_read,
+        )
+
+    def _answer_subject(self, question: Question, *, known_at_given: bool, tips: bool) -> Decision:
+        """Answer by BRIEF §2 alone (no contributors) from the read models."""
         assert self.projector is not None, "answer() needs read models"
         evidence = self.projector.view.evidence(question, known_at_given=known_at_given, tips=tips)
         return self._resolve(question, evidence)
+
+    def _contributors(
+        self,
+        question: Question,
+        owner: Decision,
+        known_at_given: bool,
+        *,
+        tips: bool,
+        registration: Registration | None = None,
+        looked_up: bool = False,
+    ) -> Decision:
+        """Apply the contributor rule to the owner's answer (read models only)."""
+        if not owner.allowed or question.content is None:
+            return owner
+        assert self.projector is not None
+        if not looked_up:
+            registration = self.projector.view.registration(
+                question.content, at=to_micros(question.at), known_at=to_micros(question.known_at)
+            )
+        if registration is None:
+            return owner
+
+        def ask(asked: Question) -> Decision:
+            return self._answer_subject(asked, known_at_given=known_at_given, tips=tips)
+
+        return with_contributors(question, owner, registration, ask)
 
     def _resolve(self, question: Question, evidence: Evidence) -> Decision:
         assert self.projector is not None
@@ -178,13 +243,16 @@ class PermissionReader:
         at: datetime | None = None,
         known_at: datetime | None = None,
         min_position: int | None = None,
+        model: str | None = None,
     ) -> Iterator[tuple[str, str]]:
         """Yield the (subject, content) pairs that `party` may use for `purpose`, in order.
 
         Streams: reads `pairs` in chunks of FILTER_CHUNK, so memory stays constant.
         Raises InvalidIdentifierError naming the first malformed subject or content.
         """
-        base = self.ledger.question("-", purpose, party, None, ALL_ASPECTS, at, known_at)
+        base = self.ledger.question(
+            "-", purpose, party, None, ALL_ASPECTS, at, known_at, model=model
+        )
         self.require_reachable(min_position)
         use_models = self.fresh(min_position)
         chunk: list[tuple[str, str]] = []
@@ -205,12 +273,15 @@ class PermissionReader:
         at: datetime | None = None,
         known_at: datetime | None = None,
         min_position: int | None = None,
+        model: str | None = None,
     ) -> FilterAnswer:
         """Answer a whole batch (HTTP `POST /v1/filter`): allowed pairs and the position.
 
         The position is the lowest any chunk of the batch reflected.
         """
-        base = self.ledger.question("-", purpose, party, None, ALL_ASPECTS, at, known_at)
+        base = self.ledger.question(
+            "-", purpose, party, None, ALL_ASPECTS, at, known_at, model=model
+        )
         self.require_reachable(min_position)
         use_models = self.fresh(min_position)
         items = list(pairs)
@@ -250,6 +321,7 @@ class PermissionReader:
                     content=content,
                     at=base.at,
                     known_at=base.known_at if known_at_given else None,
+                    model=base.model,
                 )
                 if positions is not None:
                     positions.append(decision.position)
@@ -261,29 +333,53 @@ class PermissionReader:
         parties = tuple(dict.fromkeys(k.party for k in question_keys(base.party, None, "all")))
         known_at = to_micros(base.known_at)
         tips = view.tips_for_pairs(
-            base.purpose.name, parties, chunk, known_at=known_at, known_at_given=known_at_given
+            base.purpose.name,
+            parties,
+            chunk,
+            known_at=known_at,
+            known_at_given=known_at_given,
+            model=base.model,
         )
         if positions is not None:
             positions.append(tips.position)
         current = tips.head_recorded_at is None or tips.head_recorded_at <= known_at
         at = to_micros(base.at)
+        registrations = view.registrations(
+            list(dict.fromkeys(content for _, content in chunk)), at=at, known_at=known_at
+        )
         for subject, content in chunk:
             question = Question(
-                subject, base.purpose, base.party, content, ALL_ASPECTS, base.at, base.known_at
+                subject,
+                base.purpose,
+                base.party,
+                content,
+                ALL_ASPECTS,
+                base.at,
+                base.known_at,
+                base.model,
             )
             evidence = _pair_evidence(tips, question, at) if current else None
             if evidence is None:
                 evidence = view.evidence(question, known_at_given=known_at_given, tips=False)
             version = evidence.acceptance.version if evidence.acceptance is not None else None
-            if resolve(question, evidence, view.terms(version)).allowed:
+            decision = resolve(question, evidence, view.terms(version))
+            decision = self._contributors(
+                question,
+                decision,
+                known_at_given,
+                tips=False,
+                registration=registrations.get(content),
+                looked_up=True,
+            )
+            if decision.allowed:
                 yield subject, content
 
 
 def _pair_evidence(tips: PairTips, question: Question, at: int) -> Evidence | None:
     """Return a pair's evidence from a chunk's tips, or None if the tips cannot answer."""
     classes: list[tuple[Fact | None, Fact | None]] = []
-    for key in question_keys(question.party, question.content, ALL_ASPECTS):
-        fact = tips.facts.get((question.subject, key.party, key.scope))
+    for key in question_keys(question.party, question.content, ALL_ASPECTS, question.model):
+        fact = tips.facts.get((question.subject, key.party, key.scope, key.model))
         if fact is not None and not tip_answers(fact, at):
             return None
         classes.append((fact, fact))

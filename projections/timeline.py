@@ -1,9 +1,10 @@
 """The bitemporal timeline: every explicit consent fact, indexed for point-in-time lookups.
 
 A grant or revocation becomes one row per scope (each content id, or `''` for the whole
-catalogue) in `perm_facts`, keyed by (subject, purpose, party, scope, aspect) and ordered
-by (effective_at, position). A question touches at most eight keys (party asked or `*`,
-content or catalogue, aspect asked or `all`), one per specificity class; for each key an
+catalogue) in `perm_facts`, keyed by (subject, purpose, party, scope, aspect, model) and
+ordered by (effective_at, position). A question touches at most sixteen keys (party asked
+or `*`, content or catalogue, aspect asked or `all`, model asked or none), one per
+specificity class (`ledger.decisions.question_keys`, defined once there); for each key an
 index scan backwards from `at` finds the first row recorded by `known_at` and not voided
 by then: the latest candidate, and the latest one not expired at `at`. Terms acceptances,
 erasures and the ledger clock have their own tables. Every lookup is a B-tree descent, so
@@ -19,9 +20,13 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
+from uuid import UUID
 
-from ledger.decisions import Question
-from ledger.vocabulary import ALL_ASPECTS, ANY_THIRD_PARTY, PLATFORM
+import orjson
+
+from ledger.decisions import CATALOGUE, NO_MODEL, Question, keys_of
+
+__all__ = ["CATALOGUE", "Acceptance", "Evidence", "Fact", "fact_rows", "from_micros", "to_micros"]
 
 EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND: Final = timedelta(microseconds=1)
@@ -30,8 +35,6 @@ GRANT: Final = 1
 """`perm_facts.kind` of a ConsentGranted row."""
 REVOCATION: Final = 2
 """`perm_facts.kind` of a ConsentRevoked row."""
-CATALOGUE: Final = ""
-"""`perm_facts.scope` of a catalogue-wide grant or revocation (content ids are never empty)."""
 
 
 def to_micros(value: datetime) -> int:
@@ -45,29 +48,6 @@ def from_micros(value: int) -> datetime:
 
 
 @dataclass(frozen=True, slots=True)
-class Key:
-    """One specificity class of a question: the index prefix of its candidate facts."""
-
-    party: str
-    scope: str
-    aspect: str
-
-
-def question_keys(party: str, content: str | None, aspect: str) -> tuple[Key, ...]:
-    """Return the keys whose facts cover a question, most specific first (BRIEF §2 rule 2).
-
-    A named third party is covered by its own facts and by `*`; `platform` and `*` only by
-    their own. Content is covered by its own facts and the catalogue; the catalogue only
-    by catalogue facts. An aspect is covered by its own facts and `all`. The order is
-    named party, then content, then aspect, which is the order of `decisions.specificity`.
-    """
-    parties = (party,) if party in (PLATFORM, ANY_THIRD_PARTY) else (party, ANY_THIRD_PARTY)
-    scopes = (CATALOGUE,) if content is None else (content, CATALOGUE)
-    aspects = (ALL_ASPECTS,) if aspect == ALL_ASPECTS else (aspect, ALL_ASPECTS)
-    return tuple(Key(p, s, a) for p in parties for s in scopes for a in aspects)
-
-
-@dataclass(frozen=True, slots=True)
 class Fact:
     """An explicit grant or revocation as a lookup returns it."""
 
@@ -76,10 +56,32 @@ class Fact:
     effective_at: int
     position: int
     expires_at: int | None
+    conditions: str | None = None  # a JSON list, for a grant with conditions
 
     def expired_at(self, at: int) -> bool:
         """Tell whether this is a grant that no longer applies at `at` (expiry is exclusive)."""
         return self.kind == GRANT and self.expires_at is not None and self.expires_at <= at
+
+    # The `ledger.decisions.Candidate` protocol: the verdict reads facts through it.
+
+    @property
+    def granted(self) -> bool:
+        """Tell whether the fact is a grant."""
+        return self.kind == GRANT
+
+    @property
+    def uuid(self) -> UUID:
+        """Return the fact's event id."""
+        return UUID(self.event_id)
+
+    @property
+    def grant_conditions(self) -> tuple[str, ...]:
+        """Return the grant's conditions (empty without any)."""
+        return tuple(orjson.loads(self.conditions)) if self.conditions else ()
+
+    def lapsed_at(self, at: datetime) -> bool:
+        """Tell whether this is a grant that no longer applies at `at`."""
+        return self.expired_at(to_micros(at))
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,7 +99,7 @@ class Acceptance:
 class Evidence:
     """Everything the rules need to answer one question, read from the read models.
 
-    `classes` holds, per key of `question_keys` (same order), the latest candidate fact
+    `classes` holds, per key of `ledger.decisions.keys_of` (same order), the latest candidate fact
     ignoring expiry and the latest one not expired at `at` (None where there is none).
     """
 
@@ -109,6 +111,10 @@ class Evidence:
     # view reflects and the ledger's head, so a reader can tell whether it lags.
     view_position: int | None = None
     ledger_head: int | None = None
+    # Read in the same statement when asked (BRIEF §2.1): the registration in force of
+    # the question's content, as (owner, contributors JSON), and whether it was read.
+    registration: tuple[str, str] | None = None
+    registration_read: bool = False
 
     @property
     def lagging(self) -> bool:
@@ -122,8 +128,9 @@ TAG_ERASURE: Final = 101
 TAG_POSITION: Final = 102
 TAG_HEAD: Final = 103
 TAG_FRESHNESS: Final = 104
+TAG_REGISTRATION: Final = 105
 
-# Every lookup answers the same seven columns so that one statement can union them; NULLs
+# Every lookup answers the same eight columns so that one statement can union them; NULLs
 # are typed because PostgreSQL resolves a UNION's column types pair by pair.
 NULL_INT: Final = "CAST(NULL AS BIGINT)"
 NULL_TEXT: Final = "CAST(NULL AS TEXT)"
@@ -133,31 +140,49 @@ _LIVE: Final = "recorded_at <= ? AND (voided_at IS NULL OR voided_at > ?)"
 _FACT_LOOKUP: Final = (
     "SELECT {tag} AS tag, kind, event_id, effective_at, position, expires_at, "
     + NULL_TEXT
-    + " FROM (SELECT kind, event_id, effective_at, position, expires_at FROM perm_facts "
+    + ", conditions FROM (SELECT kind, event_id, effective_at, position, expires_at, "
+    "conditions FROM perm_facts "
     "WHERE subject = ? AND purpose = ? AND party = ? AND scope = ? AND aspect = ? "
+    "AND model = ? "
     "AND effective_at <= ? AND " + _LIVE + "{applicable} "
     "ORDER BY effective_at DESC, position DESC LIMIT 1) AS f{tag}"
 )
 _NOT_EXPIRED: Final = " AND (expires_at IS NULL OR expires_at > ?)"
+# Formatted once: per key index (at most 16 keys), the latest and latest-applicable lookups.
+_FACT_LOOKUPS: Final = tuple(
+    (
+        _FACT_LOOKUP.format(tag=2 * index, applicable=""),
+        _FACT_LOOKUP.format(tag=2 * index + 1, applicable=_NOT_EXPIRED),
+    )
+    for index in range(16)
+)
 
 _ACCEPTANCE_LOOKUP: Final = (
     f"SELECT {TAG_TERMS} AS tag, {NULL_INT}, event_id, effective_at, position, effective_from, "
-    "version FROM (SELECT event_id, effective_at, position, effective_from, version "
+    f"version, {NULL_TEXT} FROM (SELECT event_id, effective_at, position, effective_from, version "
     "FROM perm_acceptances WHERE subject = ? AND effective_at <= ? AND effective_from <= ? "
     "AND " + _LIVE + " ORDER BY effective_at DESC, position DESC LIMIT 1) AS a"
 )
 ERASURE_LOOKUP: Final = (
     f"SELECT {TAG_ERASURE} AS tag, {NULL_INT}, event_id, {NULL_INT}, {NULL_INT}, {NULL_INT}, "
-    f"{NULL_TEXT} FROM perm_erasures WHERE subject = ? AND recorded_at <= ?"
+    f"{NULL_TEXT}, {NULL_TEXT} FROM perm_erasures WHERE subject = ? AND recorded_at <= ?"
 )
+REGISTRATION_LOOKUP: Final = (
+    f"SELECT {TAG_REGISTRATION} AS tag, {NULL_INT}, owner, {NULL_INT}, {NULL_INT}, {NULL_INT}, "
+    f"contributors, {NULL_TEXT} FROM (SELECT owner, contributors FROM perm_registrations "
+    "WHERE content_id = ? AND effective_at <= ? AND recorded_at <= ? "
+    "AND (voided_at IS NULL OR voided_at > ?) "
+    "ORDER BY effective_at DESC, position DESC LIMIT 1) AS g"
+)
+"""The registration in force of a content (params: content, at, known_at, known_at)."""
 POSITION_KNOWN_AT: Final = (
     f"SELECT {TAG_POSITION} AS tag, {NULL_INT}, {NULL_TEXT}, {NULL_INT}, position, {NULL_INT}, "
-    f"{NULL_TEXT} FROM (SELECT position FROM perm_clock WHERE recorded_at <= ? "
+    f"{NULL_TEXT}, {NULL_TEXT} FROM (SELECT position FROM perm_clock WHERE recorded_at <= ? "
     "ORDER BY recorded_at DESC, position DESC LIMIT 1) AS p"
 )
 POSITION_HEAD: Final = (
     f"SELECT {TAG_POSITION} AS tag, {NULL_INT}, {NULL_TEXT}, {NULL_INT}, MAX(position), "
-    f"{NULL_INT}, {NULL_TEXT} FROM perm_clock"
+    f"{NULL_INT}, {NULL_TEXT}, {NULL_TEXT} FROM perm_clock"
 )
 
 
@@ -169,7 +194,7 @@ def freshness_lookup(events_table: str, position_column: str) -> str:
     return (
         f"SELECT {TAG_FRESHNESS} AS tag, {NULL_INT}, {NULL_TEXT}, {NULL_INT}, "
         f"(SELECT MAX(position) FROM perm_clock), "
-        f"(SELECT MAX({position_column}) FROM {events_table}), {NULL_TEXT}"
+        f"(SELECT MAX({position_column}) FROM {events_table}), {NULL_TEXT}, {NULL_TEXT}"
     )
 
 
@@ -192,12 +217,12 @@ def timeline_query(
     parts: list[str] = []
     params: list[Any] = []
     base = [question.subject, question.purpose.name]
-    for index, key in enumerate(question_keys(question.party, question.content, question.aspect)):
-        key_params = [*base, key.party, key.scope, key.aspect, at, known_at, known_at]
-        parts.append(_FACT_LOOKUP.format(tag=2 * index, applicable=""))
+    for index, key in enumerate(keys_of(question)):
+        key_params = [*base, key.party, key.scope, key.aspect, key.model, at, known_at, known_at]
+        parts.append(_FACT_LOOKUPS[index][0])
         params.extend(key_params)
         if applicable:
-            parts.append(_FACT_LOOKUP.format(tag=2 * index + 1, applicable=_NOT_EXPIRED))
+            parts.append(_FACT_LOOKUPS[index][1])
             params.extend([*key_params, at])
     parts.append(_ACCEPTANCE_LOOKUP)
     params.extend([question.subject, at, at, known_at, known_at])
@@ -231,7 +256,7 @@ def read_evidence(
     for row in rows:
         tag = row[0]
         if tag < TAG_TERMS:
-            fact = Fact(row[1], row[2], row[3], row[4], row[5])
+            fact = Fact(row[1], row[2], row[3], row[4], row[5], row[7])
             slots[tag] = fact
             if not applicable:
                 if fact.expired_at(at):
@@ -255,14 +280,17 @@ def fact_rows(
     party: str,
     content_ids: Sequence[str] | None,
     aspect: str,
+    model: str | None,
     kind: int,
     event_id: str,
     effective_at: int,
     position: int,
     recorded_at: int,
     expires_at: int | None,
+    conditions: Sequence[str] | None,
 ) -> Iterator[tuple[Any, ...]]:
     """Yield the `perm_facts` rows of one grant or revocation: one per scope."""
+    held = orjson.dumps(list(conditions)).decode() if conditions else None
     for scope in content_ids or (CATALOGUE,):
         yield (
             subject,
@@ -277,4 +305,6 @@ def fact_rows(
             recorded_at,
             expires_at,
             None,
+            model or NO_MODEL,
+            held,
         )

@@ -60,26 +60,36 @@ class BulkWrite:
         )
 
 
+# The model and conditions columns (BRIEF §2.1) come last, after the columns of §2.
 _KEY: Final = ("subject", "purpose", "party", "scope", "aspect")
 _KEY_TYPES: Final = ("text",) * 5
 INSERT_FACT: Final = BulkWrite(
     "perm_facts",
     (*_KEY, "effective_at", "position", "kind", "event_id", "recorded_at", "expires_at",
-     "voided_at"),
-    (*_KEY_TYPES, "bigint", "bigint", "smallint", "text", "bigint", "bigint", "bigint"),
+     "voided_at", "model", "conditions"),
+    (*_KEY_TYPES, "bigint", "bigint", "smallint", "text", "bigint", "bigint", "bigint",
+     "text", "text"),
 )  # fmt: skip
-_TIP_COLUMNS: Final = (*_KEY, "effective_at", "position", "kind", "event_id", "expires_at")
+_TIP_COLUMNS: Final = (
+    *_KEY, "effective_at", "position", "kind", "event_id", "expires_at", "model", "conditions",
+)  # fmt: skip
+TIP_MODEL: Final = _TIP_COLUMNS.index("model")
+"""Index of the model in a tip row (the key is the first five columns and the model)."""
 # A tip only moves forward: an upsert replaces it only with a later fact.
 UPSERT_TIP: Final = BulkWrite(
     "perm_current",
     _TIP_COLUMNS,
-    (*_KEY_TYPES, "bigint", "bigint", "smallint", "text", "bigint"),
-    "ON CONFLICT (subject, purpose, party, scope, aspect) DO UPDATE SET "
+    (*_KEY_TYPES, "bigint", "bigint", "smallint", "text", "bigint", "text", "text"),
+    "ON CONFLICT (subject, purpose, party, scope, aspect, model) DO UPDATE SET "
     "effective_at = excluded.effective_at, position = excluded.position, "
-    "kind = excluded.kind, event_id = excluded.event_id, expires_at = excluded.expires_at "
+    "kind = excluded.kind, event_id = excluded.event_id, expires_at = excluded.expires_at, "
+    "conditions = excluded.conditions "
     "WHERE (excluded.effective_at, excluded.position) > (c.effective_at, c.position)",
 )
-KEY_MATCH: Final = "subject = ? AND purpose = ? AND party = ? AND scope = ? AND aspect = ?"
+KEY_COLUMNS: Final = "subject, purpose, party, scope, aspect, model"
+KEY_MATCH: Final = (
+    "subject = ? AND purpose = ? AND party = ? AND scope = ? AND aspect = ? AND model = ?"
+)
 RECOMPUTE_TIP: Final = (
     f"INSERT INTO perm_current ({', '.join(_TIP_COLUMNS)}) SELECT {', '.join(_TIP_COLUMNS)} "
     f"FROM perm_facts WHERE {KEY_MATCH} AND voided_at IS NULL "
@@ -118,3 +128,9 @@ INSERT_EXPIRY: Final = BulkWrite(
     "perm_expiries", ("grant_event_id", "subject", "expires_at"), ("text", "text", "bigint")
 )
 DELETE_EXPIRY: Final = BulkWrite("perm_expiries", ("grant_event_id",), ("text",), delete=True)
+INSERT_REGISTRATION: Final = BulkWrite(
+    "perm_registrations",
+    ("content_id", "effective_at", "position", "owner", "event_id", "contributors",
+     "recorded_at", "voided_at"),
+    ("text", "bigint", "bigint", "text", "text", "text", "bigint", "bigint"),
+)  # fmt: skip

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Any, Final
 
+from ledger.decisions import NO_MODEL
 from projections.timeline import CATALOGUE, Fact
 
 __all__ = ["PairTips", "RowKind", "pair_tips_query", "read_pair_tips"]
@@ -50,9 +51,9 @@ _POSITION_NOW: Final = (
 )  # fmt: skip
 _TIPS: Final = (
     _row(RowKind.TIP, "c.subject", "c.party", "c.scope", "c.kind", "c.event_id",
-         "c.effective_at", "c.position", "c.expires_at", _NULL_TEXT)
+         "c.effective_at", "c.position", "c.expires_at", "c.model")
     + " FROM q JOIN perm_current c ON c.subject = q.subject AND c.scope = q.scope "
-    "WHERE c.purpose = ? AND c.party IN ({parties}) AND c.aspect = 'all'"
+    "WHERE c.purpose = ? AND c.party IN ({parties}) AND c.aspect = 'all' AND c.model IN (?, ?)"
 )  # fmt: skip
 _TERMS_TIPS: Final = (
     _row(RowKind.TERMS_TIP, "t.subject", _NULL_TEXT, _NULL_TEXT, _NULL_INT, "t.event_id",
@@ -73,9 +74,9 @@ _HEAD: Final = (
 
 @dataclass
 class PairTips:
-    """What `tips_for_pairs` read: tips by (subject, party, scope), terms and erasures."""
+    """What `tips_for_pairs` read: tips by (subject, party, scope, model), terms, erasures."""
 
-    facts: dict[tuple[str, str, str], Fact] = field(default_factory=dict)
+    facts: dict[tuple[str, str, str, str], Fact] = field(default_factory=dict)
     acceptances: dict[str, tuple[str, str, int, int, int]] = field(default_factory=dict)
     erasures: dict[str, str] = field(default_factory=dict)
     position: int = 0
@@ -89,11 +90,12 @@ def pair_tips_query(
     *,
     known_at: int,
     known_at_given: bool,
+    model: str | None = None,
 ) -> tuple[str, list[Any]]:
     """Return the statement (`?` placeholders, bare names) and parameters of a batch read.
 
-    Only aspect `all` is read (the batch filter asks about every aspect). Requires at
-    least one pair and one party.
+    Only aspect `all` is read (the batch filter asks about every aspect), and the
+    question's model and model-less tips. Requires at least one pair and one party.
     """
     scoped = list(dict.fromkeys((s, scope) for s, c in pairs for scope in (c, CATALOGUE)))
     values = ", ".join(["(?, ?)"] * len(scoped))
@@ -103,7 +105,7 @@ def pair_tips_query(
         (_TIPS.format(parties=party_marks), _TERMS_TIPS, _ERASURES, position, _HEAD)
     )
     params: list[Any] = [value for pair in scoped for value in pair]
-    params.extend([purpose, *parties, known_at])
+    params.extend([purpose, *parties, model or NO_MODEL, NO_MODEL, known_at])
     if known_at_given:
         params.append(known_at)
     return statement, params
@@ -115,7 +117,9 @@ def read_pair_tips(rows: Iterable[Sequence[Any]]) -> PairTips:
     for row in rows:
         kind = row[0]
         if kind == RowKind.TIP:
-            tips.facts[(row[1], row[2], row[3])] = Fact(row[4], row[5], row[6], row[7], row[8])
+            tips.facts[(row[1], row[2], row[3], row[9])] = Fact(
+                row[4], row[5], row[6], row[7], row[8]
+            )
         elif kind == RowKind.TERMS_TIP:
             tips.acceptances[row[1]] = (row[5], row[9], row[6], row[7], row[8])
         elif kind == RowKind.ERASURE:

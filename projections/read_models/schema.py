@@ -12,14 +12,15 @@ from typing import Final
 
 TABLES: Final = (
     # table, primary key (also the order of a dump)
-    ("perm_facts", "subject, purpose, party, scope, aspect, effective_at, position"),
-    ("perm_current", "subject, purpose, party, scope, aspect"),
+    ("perm_facts", "subject, purpose, party, scope, aspect, model, effective_at, position"),
+    ("perm_current", "subject, purpose, party, scope, aspect, model"),
     ("perm_acceptances", "subject, effective_at, position"),
     ("perm_terms_current", "subject"),
     ("perm_terms", "version"),
     ("perm_erasures", "subject"),
     ("perm_clock", "position"),
     ("perm_expiries", "grant_event_id"),
+    ("perm_registrations", "content_id, effective_at, position"),
 )
 TABLE_NAMES: Final = tuple(name for name, _ in TABLES)
 
@@ -35,13 +36,14 @@ TABLE_DDL: Final = (
     " scope TEXT NOT NULL, aspect TEXT NOT NULL,"
     " effective_at BIGINT NOT NULL, position BIGINT NOT NULL, kind SMALLINT NOT NULL,"
     " event_id TEXT NOT NULL, recorded_at BIGINT NOT NULL, expires_at BIGINT, voided_at BIGINT,"
-    " PRIMARY KEY (subject, purpose, party, scope, aspect, effective_at, position)){rowid}",
+    " model TEXT NOT NULL, conditions TEXT,"
+    " PRIMARY KEY (subject, purpose, party, scope, aspect, model, effective_at, position)){rowid}",
     "CREATE TABLE IF NOT EXISTS perm_current ("
     " subject TEXT NOT NULL, purpose TEXT NOT NULL, party TEXT NOT NULL,"
     " scope TEXT NOT NULL, aspect TEXT NOT NULL,"
     " effective_at BIGINT NOT NULL, position BIGINT NOT NULL, kind SMALLINT NOT NULL,"
-    " event_id TEXT NOT NULL, expires_at BIGINT,"
-    " PRIMARY KEY (subject, purpose, party, scope, aspect)){rowid}",
+    " event_id TEXT NOT NULL, expires_at BIGINT, model TEXT NOT NULL, conditions TEXT,"
+    " PRIMARY KEY (subject, purpose, party, scope, aspect, model)){rowid}",
     "CREATE TABLE IF NOT EXISTS perm_acceptances ("
     " subject TEXT NOT NULL, effective_at BIGINT NOT NULL, position BIGINT NOT NULL,"
     " event_id TEXT NOT NULL, version TEXT NOT NULL, effective_from BIGINT NOT NULL,"
@@ -62,6 +64,12 @@ TABLE_DDL: Final = (
     "CREATE TABLE IF NOT EXISTS perm_expiries ("
     " grant_event_id TEXT NOT NULL PRIMARY KEY, subject TEXT NOT NULL,"
     " expires_at BIGINT NOT NULL){rowid}",
+    # BRIEF §2.1: every registration of a content, bitemporal like the facts.
+    "CREATE TABLE IF NOT EXISTS perm_registrations ("
+    " content_id TEXT NOT NULL, effective_at BIGINT NOT NULL, position BIGINT NOT NULL,"
+    " owner TEXT NOT NULL, event_id TEXT NOT NULL, contributors TEXT NOT NULL,"
+    " recorded_at BIGINT NOT NULL, voided_at BIGINT,"
+    " PRIMARY KEY (content_id, effective_at, position)){rowid}",
 )
 
 INDEXES: Final = (
@@ -69,6 +77,7 @@ INDEXES: Final = (
     ("ix_perm_clock_recorded", "perm_clock", "recorded_at, position"),
     ("ix_perm_expiries_due", "perm_expiries", "expires_at"),
     ("ix_perm_expiries_subject", "perm_expiries", "subject"),
+    ("ix_perm_registrations_owner", "perm_registrations", "owner"),
 )
 
 

@@ -1,3 +1,4 @@
+# long module: the view's lifecycle and every read it answers, one class per dialect apart
 """The permissions read models in SQL, kept by an `eventsourcing` tracking recorder.
 
 `PermissionsView` is a `TrackingRecorder` of the `eventsourcing` library (SQLite or
@@ -19,12 +20,13 @@ from __future__ import annotations
 import copy
 from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
+from dataclasses import replace
 from typing import Any
 
 import orjson
 from eventsourcing.persistence import TrackingRecorder
 
-from ledger.decisions import Question
+from ledger.decisions import Question, Registration, keys_of
 from ledger.events import Entry
 from projections.database import translate_driver_errors
 from projections.permissions import TermsVersion, current_query, read_current
@@ -40,14 +42,16 @@ from projections.read_models.schema import (
 )
 from projections.read_models.writer import ViewConflictError, write_entries
 from projections.timeline import (
+    REGISTRATION_LOOKUP,
+    TAG_REGISTRATION,
     Evidence,
     freshness_lookup,
-    question_keys,
     read_evidence,
     timeline_query,
+    to_micros,
 )
 
-__all__ = ["PermissionsView", "ViewConflictError"]
+__all__ = ["PermissionsView", "ViewConflictError", "registration_from"]
 
 READ_MODELS = "the read models are unavailable"  # how an outage is reported
 
@@ -280,29 +284,79 @@ class PermissionsView(TrackingRecorder):
         known_at_given: bool,
         tips: bool = True,
         with_head: bool = False,
+        with_registration: bool = False,
     ) -> Evidence:
         """Read what the rules need to answer `question`, each read one statement (a
         snapshot): the current tips when they can answer (only "as known now": tips
         reflect every recorded fact), else each key's latest fact on the timeline, else
         also each key's latest fact not expired. `with_head` also reads, in the same
-        statement, the view's position and the ledger head (`Evidence.lagging`).
+        statement, the view's position and the ledger head (`Evidence.lagging`);
+        `with_registration` the registration in force of the question's content.
         """
-        key_count = len(question_keys(question.party, question.content, question.aspect))
+        key_count = len(keys_of(question))
         freshness = self.freshness if with_head else None
+        extra: list[Any] = []
+        if with_registration and question.content is not None:
+            at, known_at = to_micros(question.at), to_micros(question.known_at)
+            extra = [question.content, at, known_at, known_at]
+        found: Evidence | None = None
+        rows: list[Sequence[Any]] = []
         if tips and not known_at_given:
             statement, params = current_query(question, known_at_given=False, freshness=freshness)
-            found = read_current(self._query(self.sql(statement), params), question, key_count)
-            if found is not None:
-                return found
-        for applicable in (False, True):
-            statement, params = timeline_query(
-                question, known_at_given=known_at_given, applicable=applicable, freshness=freshness
-            )
-            rows = self._query(self.sql(statement), params)
-            evidence = read_evidence(rows, question, key_count, applicable=applicable)
-            if evidence is not None:
-                return evidence
-        raise AssertionError("a full timeline read always returns evidence")
+            rows = self._query(*self._with_registration(statement, params, extra))
+            found = read_current(rows, question, key_count)
+        if found is None:
+            for applicable in (False, True):
+                statement, params = timeline_query(
+                    question,
+                    known_at_given=known_at_given,
+                    applicable=applicable,
+                    freshness=freshness,
+                )
+                rows = self._query(*self._with_registration(statement, params, extra))
+                found = read_evidence(rows, question, key_count, applicable=applicable)
+                if found is not None:
+                    break
+        if found is None:
+            raise AssertionError("a full timeline read always returns evidence")
+        if not extra:
+            return found
+        registration = next(((row[2], row[6]) for row in rows if row[0] == TAG_REGISTRATION), None)
+        return replace(found, registration=registration, registration_read=True)
+
+    def _with_registration(
+        self, statement: str, params: list[Any], extra: list[Any]
+    ) -> tuple[str, list[Any]]:
+        """Return a statement (in this dialect) that also reads the registration lookup."""
+        if extra:
+            return self.sql(f"{statement} UNION ALL {REGISTRATION_LOOKUP}"), [*params, *extra]
+        return self.sql(statement), params
+
+    def registration(self, content: str, *, at: int, known_at: int) -> Registration | None:
+        """Return the registration of `content` in force at `at` as known at `known_at`."""
+        return self.registrations([content], at=at, known_at=known_at).get(content)
+
+    def registrations(
+        self, contents: Sequence[str], *, at: int, known_at: int
+    ) -> dict[str, Registration]:
+        """Return the registrations in force of those `contents` that have one (one read)."""
+        if not contents:
+            return {}
+        marks = ", ".join("?" * len(contents))
+        rows = self._query(
+            self.sql(
+                "SELECT content_id, owner, contributors, effective_at, position "
+                f"FROM perm_registrations WHERE content_id IN ({marks}) AND effective_at <= ? "
+                "AND recorded_at <= ? AND (voided_at IS NULL OR voided_at > ?)"
+            ),
+            [*contents, at, known_at, known_at],
+        )
+        latest: dict[str, Sequence[Any]] = {}
+        for row in rows:
+            held = latest.get(row[0])
+            if held is None or (row[3], row[4]) > (held[3], held[4]):
+                latest[row[0]] = row
+        return {c: registration_from(c, row[1], row[2]) for c, row in latest.items()}
 
     def tips_for_pairs(
         self,
@@ -312,13 +366,14 @@ class PermissionsView(TrackingRecorder):
         *,
         known_at: int,
         known_at_given: bool,
+        model: str | None = None,
     ) -> PairTips:
         """Read, in one statement, the tips that may answer a batch of (subject, content).
 
         Only aspect `all` is read (the batch filter asks about every aspect).
         """
         statement, params = pair_tips_query(
-            purpose, parties, pairs, known_at=known_at, known_at_given=known_at_given
+            purpose, parties, pairs, known_at=known_at, known_at_given=known_at_given, model=model
         )
         return read_pair_tips(self._query(self.sql(statement), params))
 
@@ -362,3 +417,12 @@ class PermissionsView(TrackingRecorder):
         if table not in TABLE_NAMES:
             raise ValueError(f"no read-model table {table!r}")
         return int(self._query(self.sql(f"SELECT COUNT(*) FROM {table}"), [])[0][0])
+
+
+def registration_from(content: str, owner: str, contributors: str) -> Registration:
+    """Return a registration from its `perm_registrations` columns."""
+    return Registration(
+        content,
+        owner,
+        tuple((c["subject"], tuple(c["aspects"])) for c in orjson.loads(contributors)),
+    )

@@ -18,6 +18,7 @@ from ledger.events import (
     ConsentExpired,
     ConsentGranted,
     ConsentRevoked,
+    ContentRegistered,
     Entry,
     EventVoided,
     SubjectErased,
@@ -31,10 +32,13 @@ from projections.read_models.bulk import (
     INSERT_CLOCK,
     INSERT_EXPIRY,
     INSERT_FACT,
+    INSERT_REGISTRATION,
     INSERT_TERMS,
+    KEY_COLUMNS,
     KEY_MATCH,
     RECOMPUTE_TERMS_TIP,
     RECOMPUTE_TIP,
+    TIP_MODEL,
     UPSERT_TERMS_TIP,
     UPSERT_TIP,
     BulkWrite,
@@ -72,10 +76,11 @@ class Batch:
     clock: list[tuple[int, int]] = field(default_factory=list)
     expiries: dict[str, tuple[Any, ...]] = field(default_factory=dict)
     expired: list[str] = field(default_factory=list)
+    registrations: list[tuple[Any, ...]] = field(default_factory=list)
 
     def add_tip(self, row: tuple[Any, ...]) -> None:
         """Keep the latest fact per key; the upsert keeps the latest against the table."""
-        key = row[:5]
+        key = (*row[:5], row[TIP_MODEL])
         held = self.tips.get(key)
         if held is None or (row[5], row[6]) > (held[5], held[6]):
             self.tips[key] = row
@@ -96,6 +101,7 @@ class Batch:
         db.bulk(cursor, INSERT_CLOCK, self.clock)
         db.bulk(cursor, INSERT_EXPIRY, list(self.expiries.values()))
         db.bulk(cursor, DELETE_EXPIRY, [(g,) for g in self.expired])
+        db.bulk(cursor, INSERT_REGISTRATION, self.registrations)
         return Batch()
 
 
@@ -135,17 +141,20 @@ def project(
                 event.party,
                 event.content_ids,
                 event.aspect,
+                event.model,
                 GRANT if granted else REVOCATION,
                 event.event_id.hex,
                 to_micros(event.effective_at),
                 position,
                 recorded_at,
                 expires_at,
+                event.conditions if isinstance(event, ConsentGranted) else None,
             )
         )
         batch.facts.extend(rows)
         for row in rows:
-            batch.add_tip((*row[:9], row[10]))
+            # every column but recorded_at and voided_at
+            batch.add_tip((*row[:9], row[10], row[12], row[13]))
         if expires_at is not None:
             batch.expiries[event.event_id.hex] = (event.event_id.hex, event.subject, expires_at)
     elif isinstance(event, TermsAccepted):
@@ -169,6 +178,19 @@ def project(
         terms[event.version] = published
         batch.terms.append(
             (event.version, published.effective_from, position, orjson.dumps(defaults).decode())
+        )
+    elif isinstance(event, ContentRegistered):
+        batch.registrations.append(
+            (
+                event.content_id,
+                to_micros(event.effective_at),
+                position,
+                event.subject,
+                event.event_id.hex,
+                orjson.dumps(event.contributors).decode(),
+                recorded_at,
+                None,
+            )
         )
     elif isinstance(event, ConsentExpired):
         if batch.expiries.pop(event.grant_event_id.hex, None) is None:
@@ -197,10 +219,7 @@ def _void(db: Statements, cursor: Any, subject: str, event_id: str, voided_at: i
     keys would make every insert of a large rebuild touch a random page.
     """
     cursor.execute(
-        db.sql(
-            "SELECT subject, purpose, party, scope, aspect FROM perm_facts "
-            "WHERE subject = ? AND event_id = ?"
-        ),
+        db.sql(f"SELECT {KEY_COLUMNS} FROM perm_facts WHERE subject = ? AND event_id = ?"),
         [subject, event_id],
     )
     keys = [tuple(row) for row in cursor.fetchall()]
@@ -214,6 +233,10 @@ def _void(db: Statements, cursor: Any, subject: str, event_id: str, voided_at: i
             cursor.execute(db.sql(RECOMPUTE_TIP), key)
         cursor.execute(db.sql("DELETE FROM perm_expiries WHERE grant_event_id = ?"), [event_id])
         return
+    cursor.execute(
+        db.sql("UPDATE perm_registrations SET voided_at = ? WHERE owner = ? AND event_id = ?"),
+        [voided_at, subject, event_id],
+    )
     cursor.execute(
         db.sql("UPDATE perm_acceptances SET voided_at = ? WHERE subject = ? AND event_id = ?"),
         [voided_at, subject, event_id],

@@ -106,6 +106,12 @@ def scope_flags(p: argparse.ArgumentParser, *, many_contents: bool = True) -> No
         default="all",
         help=f"{', '.join(ASPECTS[:-1])} or {ASPECTS[-1]} (the default)",
     )
+    p.add_argument("--model", help="a model name: the event or question names that model")
+
+
+def actor_flag(p: argparse.ArgumentParser) -> None:
+    """Add `--actor`: who acts, the subject (default) or an agent with authority (§2.1)."""
+    p.add_argument("--actor", help="who acts: the subject (default) or an authorised agent")
 
 
 def evidence_flags(p: argparse.ArgumentParser) -> None:

@@ -23,11 +23,14 @@ from services.cli import api as cli_api
 from services.cli import audit as cli_audit
 from services.cli import dossier as cli_dossier
 from services.cli import projections as cli_projections
+from services.cli import receipts as cli_receipts
 from services.cli import relay as cli_relay
+from services.cli import rights as cli_rights
 from services.cli.args import (
     CliUsageError,
     Handler,
     Parser,
+    actor_flag,
     evidence_flags,
     global_flags,
     scope_flags,
@@ -47,6 +50,7 @@ EXIT_CODES = {
     ErrorKind.NOT_FOUND: 3,
     ErrorKind.CONFLICT: 4,
     ErrorKind.UNAVAILABLE: 5,
+    ErrorKind.FORBIDDEN: 6,
 }
 
 READ_ONLY_VERBS = frozenset(
@@ -103,6 +107,7 @@ def cmd_terms_accept(args: argparse.Namespace, services: Services) -> int:
         version=args.version,
         effective_at=args.at,
         evidence=evidence_from(args),
+        actor=args.actor,
     )
     return print_receipt(args, services.ledger.execute(command))
 
@@ -118,6 +123,9 @@ def cmd_grant(args: argparse.Namespace, services: Services) -> int:
         effective_at=args.at,
         expires_at=args.expires,
         evidence=evidence_from(args),
+        model=args.model,
+        conditions=args.condition,
+        actor=args.actor,
     )
     return print_receipt(args, services.ledger.execute(command))
 
@@ -133,6 +141,8 @@ def cmd_revoke(args: argparse.Namespace, services: Services) -> int:
         effective_at=args.at,
         reason=args.reason,
         evidence=evidence_from(args),
+        model=args.model,
+        actor=args.actor,
     )
     return print_receipt(args, services.ledger.execute(command))
 
@@ -167,6 +177,7 @@ def cmd_check(args: argparse.Namespace, services: Services) -> int:
         at=args.at,
         known_at=args.known_at,
         min_position=args.min_position,
+        model=args.model,
     )
     if args.json:
         emit_json(decision.to_json())
@@ -232,7 +243,15 @@ GLOBAL_FLAGS: Final = {
 }
 """The flags every verb takes, before or after it, and their value when absent."""
 
-VERB_GROUPS: Final = (cli_projections, cli_api, cli_audit, cli_relay, cli_dossier)
+VERB_GROUPS: Final = (
+    cli_projections,
+    cli_api,
+    cli_audit,
+    cli_relay,
+    cli_dossier,
+    cli_rights,
+    cli_receipts,
+)
 """Modules adding verbs: each has `register(verb, common)`. Add a group with one line."""
 
 
@@ -273,10 +292,15 @@ def build_parser() -> Parser:
     p.add_argument("version", help="a published terms version")
     time_flag(p, "--at", "effective time (default now)")
     evidence_flags(p)
+    actor_flag(p)
 
     p = verb("grant", cmd_grant, "record a consent grant")
     subject_purpose(p)
     scope_flags(p)
+    actor_flag(p)
+    p.add_argument(
+        "--condition", action="append", metavar="TEXT", help="a condition of the grant (repeatable)"
+    )
     time_flag(p, "--expires", "when the grant stops applying (exclusive)")
     time_flag(p, "--at", "effective time (default now)")
     evidence_flags(p)
@@ -284,6 +308,7 @@ def build_parser() -> Parser:
     p = verb("revoke", cmd_revoke, "record a consent revocation")
     subject_purpose(p)
     scope_flags(p)
+    actor_flag(p)
     time_flag(p, "--at", "effective time (default now)")
     p.add_argument("--reason", help="why it was revoked (kept, never published)")
     evidence_flags(p)

@@ -55,6 +55,7 @@ def register(verb: VerbAdder, common: object) -> None:
     p.add_argument(
         "--party", default="platform", help="platform (the default), a third party or '*'"
     )
+    p.add_argument("--model", help="ask about this model (BRIEF §2.1)")
     time_flag(p, "--at", "effective instant (default now)")
     time_flag(p, "--known-at", "ledger instant (default now)")
     p.add_argument(
@@ -154,6 +155,7 @@ def cmd_filter(args: argparse.Namespace, services: Services) -> int:
         at=args.at,
         known_at=args.known_at,
         min_position=args.min_position,
+        model=args.model,
     )
     out = sys.stdout
     try:

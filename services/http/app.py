@@ -48,6 +48,7 @@ from services.http.routes.history import history_router
 from services.http.routes.ledger import ledger_router
 from services.http.routes.overview import overview_router
 from services.http.routes.permissions import permissions_router
+from services.http.routes.rights import rights_router
 from services.http.routes.ui import ui_router
 from services.http.schemas import FilterRequest, Problem
 from services.http.store_watch import StoreWatch
@@ -126,6 +127,9 @@ def create_app(services: Services, *, committer: Committer | None = None) -> Fas
     app.include_router(health_router(services, watch))
     app.include_router(consent_router(gateway, auth), dependencies=gated)
     app.include_router(permissions_router(services, auth), dependencies=gated)
+    app.include_router(
+        rights_router(services.ledger, services.log, gateway, auth), dependencies=gated
+    )
     app.include_router(history_router(services.ledger, auth), dependencies=gated)
     app.include_router(ledger_router(services, auth), dependencies=gated)
     app.include_router(dossier_router(services, auth), dependencies=gated)

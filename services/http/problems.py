@@ -33,6 +33,7 @@ STATUS_BY_KIND: Final[Mapping[ErrorKind, int]] = {
     ErrorKind.NOT_FOUND: 404,
     ErrorKind.CONFLICT: 409,
     ErrorKind.UNAVAILABLE: 503,
+    ErrorKind.FORBIDDEN: 403,
 }
 """The one map from a ledger error's kind to its HTTP status."""
 

@@ -26,6 +26,8 @@ from ledger.vocabulary import IDENTIFIER_PATTERN, PARTY_PATTERN, Basis, check_id
 
 MAX_FILTER_ITEMS: Final = 100_000
 MAX_POSITION: Final = 2**63 - 1
+MODEL_PATTERN: Final = r"^[a-z0-9][a-z0-9._-]{0,63}$"
+_ACTOR: Final = "Who acts: the subject (default) or an agent with authority in force (§2.1)."
 TIME_DESCRIPTION: Final = "ISO 8601 with `Z` or an offset; a bare date means midnight UTC."
 TIME_EXAMPLES: Final = ["2025-05-14T12:00:00Z"]
 
@@ -141,6 +143,7 @@ class AcceptanceRequest(_Body):
     version: str
     effective_at: Instant | None = _time("When the subject accepted; default now.")
     evidence: Evidence | None = None
+    actor: str | None = Field(None, description=_ACTOR)
 
 
 class _ScopedRequest(_Body):
@@ -158,12 +161,55 @@ class _ScopedRequest(_Body):
     aspect: str | None = Field(None, description="`music`, `voice`, `likeness` or `all` (default).")
     effective_at: Instant | None = _time("When it takes effect in the world; default now.")
     evidence: Evidence | None = None
+    model: str | None = Field(
+        None,
+        description="A model name: the event covers only questions naming it (BRIEF §2.1).",
+        json_schema_extra={"pattern": MODEL_PATTERN},
+    )
+    actor: str | None = Field(None, description=_ACTOR)
 
 
 class GrantRequest(_ScopedRequest):
     """Record a grant (`consent-ledger grant`)."""
 
     expires_at: Instant | None = _time("When the grant stops applying (exclusive).")
+    conditions: list[Annotated[str, Field(min_length=1, max_length=500)]] | None = Field(
+        None, description="Conditions of the grant, listed by the answers it decides."
+    )
+
+
+class Contributor(_Body):
+    """A contributor of a work and the aspects it holds."""
+
+    subject: str = Field(json_schema_extra={"pattern": IDENTIFIER_PATTERN})
+    aspects: list[str] = Field(min_length=1, description="Among `music`, `voice`, `likeness`.")
+
+
+class RegistrationRequest(_Body):
+    """Register a content (`consent-ledger content register`)."""
+
+    owner: str = Field(json_schema_extra={"pattern": IDENTIFIER_PATTERN})
+    contributors: list[Contributor] = Field(default_factory=list)
+    isrc: str | None = Field(None, description="ISO 3901, e.g. `US-S1Z-99-00001`.")
+    iswc: str | None = Field(None, description="ISO 15707, e.g. `T-034.524.680-1`.")
+    effective_at: Instant | None = _time("When the registration takes effect; default now.")
+
+
+class AuthorityRequest(_Body):
+    """Let an agent act for a subject (`consent-ledger authority grant`)."""
+
+    agent: str = Field(json_schema_extra={"pattern": MODEL_PATTERN})
+    purposes: list[str] | None = Field(None, description="Purposes it may act for; null: all.")
+    expires_at: Instant | None = _time("When the authority ends (exclusive).")
+
+
+class ContentBody(BaseModel):
+    """A registered content: its id, owner and identifiers."""
+
+    content_id: str
+    owner: str
+    isrc: str | None
+    iswc: str | None
 
 
 class RevocationRequest(_ScopedRequest):
@@ -203,6 +249,7 @@ class FilterRequest(_Body):
     min_position: int | None = Field(
         None, ge=0, le=MAX_POSITION, description="Reflect at least this write's position."
     )
+    model: str | None = Field(None, json_schema_extra={"pattern": MODEL_PATTERN})
     items: list[FilterItem] = Field(max_length=MAX_FILTER_ITEMS)
 
 
@@ -225,6 +272,9 @@ class DecisionBody(BaseModel):
     event_ids: list[str]
     terms_version: str | None
     position: int
+    conditions: list[str]
+    contributor: str | None = Field(None, description="Present when a contributor denied.")
+    contributor_basis: str | None = Field(None, description="That contributor's basis.")
 
 
 class FilterAnswer(BaseModel):
@@ -267,7 +317,7 @@ class TdmBody(BaseModel):
 class UseEntry(BaseModel):
     """A CAWG training-mining entry."""
 
-    use: Literal["allowed", "notAllowed"]
+    use: Literal["allowed", "constrained", "notAllowed"]
 
 
 class TrainingMining(BaseModel):

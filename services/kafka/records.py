@@ -7,6 +7,7 @@ names in `wire.py`.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
@@ -161,3 +162,25 @@ def entry_records(
             )
         )
     return records
+
+
+def work_change_records(
+    entry: Entry,
+    changes: Sequence[tuple[str, PermissionState]],
+    names: TopicNames,
+    first_seq: int,
+) -> list[OutgoingRecord]:
+    """Return the permission changes an entry causes to the owners of works (BRIEF §2.1),
+    keyed by each owner; their `seq` headers follow the entry's own changes'.
+    """
+    event = entry.event
+    event_id, type_name = str(event.event_id), type(event).type_name
+    return [
+        OutgoingRecord(
+            names.permission_changes,
+            owner.encode(),
+            orjson.dumps(permission_value(SubjectStep(entry, owner), state)),
+            headers(entry.position, event_id, type_name, SCHEMA_PERMISSION_CHANGE, seq),
+        )
+        for seq, (owner, state) in enumerate(changes, first_seq)
+    ]

@@ -30,11 +30,12 @@ from kafka.errors import KafkaError
 from ledger.application import ConsentLedger
 from ledger.backoff import Backoff
 from ledger.errors import ErrorKind, InvalidInputError, LedgerError, StoreUnavailableError
-from ledger.events import Entry, EventVoided, LedgerEvent, SubjectEvent
+from ledger.events import ContentRegistered, Entry, EventVoided, LedgerEvent, SubjectEvent
 from projections.database import Database, translate_driver_errors
 from projections.permission_changes import PermissionChangeDeriver, SubjectStep
+from projections.work_changes import work_changes
 from services.kafka import DEFAULT_BATCH_SIZE, DEFAULT_POLL_INTERVAL_S
-from services.kafka.records import entry_records
+from services.kafka.records import entry_records, work_change_records
 from services.kafka.topics import (
     DEFAULT_PARTITIONS,
     TopicNames,
@@ -348,6 +349,13 @@ class Relay:
             for subject, history in histories.items()
         }
         terms = self.ledger.terms_catalog() if subjects else {}
+        works = self.ledger.works_of(subjects) if subjects else {}
+
+        def history_of(subject: str) -> list[Entry]:
+            if subject not in histories:
+                histories[subject] = self.ledger.subject_entries(subject)
+            return histories[subject]
+
         records: list[OutgoingRecord] = []
         for entry in entries:
             event = entry.event
@@ -373,6 +381,17 @@ class Relay:
             else:
                 step = SubjectStep(entry, None)
             records.extend(entry_records(step, self.names, voided))
+            if isinstance(event, SubjectEvent):
+                touched = set(works.get(event.subject, ()))
+                if isinstance(event, ContentRegistered):
+                    touched.add((event.subject, event.content_id))
+                if touched:
+                    changed = work_changes(
+                        entry, touched, history_of, terms, self.ledger.vocabulary
+                    )
+                    records.extend(
+                        work_change_records(entry, changed, self.names, len(step.changes))
+                    )
             log.debug(
                 "relay.event_prepared",
                 event_id=str(event.event_id),

@@ -105,6 +105,7 @@ def consent_router(gateway: WriteGateway, auth: Authenticator) -> APIRouter:
                 version=body.version,
                 effective_at=instant(body.effective_at, field="effective_at"),
                 evidence=body.evidence.as_mapping() if body.evidence else None,
+                actor=body.actor,
             )
 
         return await gateway.write(request, command)
@@ -120,7 +121,8 @@ def consent_router(gateway: WriteGateway, auth: Authenticator) -> APIRouter:
     ) -> Response:
         def command() -> Grant:
             expires_at = instant(body.expires_at, field="expires_at")
-            return Grant(**_scoped(subject, body), expires_at=expires_at)
+            conditions = body.conditions
+            return Grant(**_scoped(subject, body), expires_at=expires_at, conditions=conditions)
 
         return await gateway.write(request, command)
 
@@ -195,4 +197,6 @@ def _scoped(subject: str, body: GrantRequest | RevocationRequest) -> dict[str, A
         "aspect": body.aspect or ALL_ASPECTS,
         "effective_at": instant(body.effective_at, field="effective_at"),
         "evidence": body.evidence.as_mapping() if body.evidence else None,
+        "model": body.model,
+        "actor": body.actor,
     }

@@ -23,6 +23,7 @@ from services.http.routing import JsonResponse, LedgerRoute
 from services.http.schemas import (
     IDENTIFIER_PATTERN,
     MAX_POSITION,
+    MODEL_PATTERN,
     PARTY_PATTERN,
     TIME_DESCRIPTION,
     TIME_EXAMPLES,
@@ -75,6 +76,13 @@ def permissions_router(services: Services, auth: Authenticator) -> APIRouter:
         at: Time = None,
         known_at: Time = None,
         min_position: MinPosition = None,
+        model: Annotated[
+            str | None,
+            Query(
+                description="Ask about this model (BRIEF §2.1).",
+                json_schema_extra={"pattern": MODEL_PATTERN},
+            ),
+        ] = None,
     ) -> Response:
         decision = reader.check(
             identifier(subject, field="subject"),
@@ -85,6 +93,7 @@ def permissions_router(services: Services, auth: Authenticator) -> APIRouter:
             at=instant(at, field="at"),
             known_at=instant(known_at, field="known_at"),
             min_position=min_position,
+            model=model,
         )
         return JsonResponse(decision.to_json())
 
@@ -189,6 +198,7 @@ def answer_filter(services: Services, raw: bytes) -> bytes:
         at=instant(body.at, field="at"),
         known_at=instant(body.known_at, field="known_at"),
         min_position=body.min_position,
+        model=body.model,
     )
     return orjson.dumps(
         {

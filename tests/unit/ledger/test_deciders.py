@@ -1,3 +1,4 @@
+# long module: one test per refusal of every decider
 """The write rules of BRIEF §2 on the pure deciders: no database, no clock, milliseconds.
 
 Each refusal of "Refused, with nothing written" has a test here: a stateless one is
@@ -17,12 +18,16 @@ from ledger.commands import (
     Erase,
     Expire,
     Grant,
+    GrantAuthority,
     PublishTerms,
+    RegisterContent,
     Revoke,
+    RevokeAuthority,
     Void,
 )
 from ledger.deciders import DECIDERS, StreamState, WriteState, decide
 from ledger.errors import (
+    AuthorityNotInForceError,
     EventAlreadyVoidedError,
     EventNotVoidableError,
     InvalidExpiryError,
@@ -31,6 +36,7 @@ from ledger.errors import (
     InvalidInstantError,
     InvalidPartyError,
     InvalidTermsError,
+    NotAuthorisedError,
     NothingToExpireError,
     OptInDefaultError,
     SubjectErasedError,
@@ -162,7 +168,33 @@ def test_an_expiry_is_effective_at_the_grant_expiry_and_copies_its_scope() -> No
 
 
 def test_every_command_has_a_decider() -> None:
-    assert set(DECIDERS) == {PublishTerms, AcceptTerms, Grant, Revoke, Void, Erase, Expire}
+    assert set(DECIDERS) == {
+        PublishTerms,
+        AcceptTerms,
+        Grant,
+        Revoke,
+        Void,
+        Erase,
+        Expire,
+        RegisterContent,
+        GrantAuthority,
+        RevokeAuthority,
+    }
+
+
+def test_an_agent_writes_only_under_an_authority_in_force_covering_the_purpose() -> None:
+    stream = Stream()
+    with pytest.raises(NotAuthorisedError):
+        stream.decide(Grant(subject="a", purpose="ai-training", actor="label"))
+    stream.decide(GrantAuthority(subject="a", agent="label", purposes=["ai-training"]))
+    granted = stream.decide(Grant(subject="a", purpose="ai-training", actor="label"))
+    assert isinstance(granted, ConsentGranted)
+    assert granted.actor == "label"
+    with pytest.raises(NotAuthorisedError):
+        stream.decide(Revoke(subject="a", purpose="data-mining", actor="label"))
+    stream.decide(RevokeAuthority(subject="a", agent="label"))
+    with pytest.raises(AuthorityNotInForceError):
+        stream.decide(RevokeAuthority(subject="a", agent="label"))
 
 
 def test_each_command_names_its_event_before_it_is_decided() -> None:

@@ -107,8 +107,25 @@ def test_record_carries_the_common_fields_and_every_event_field() -> None:
         "originator_version",
         "timestamp",
     }
-    assert own <= set(record)
+    unset = {f for f in entry.event.omitted_when_none if getattr(entry.event, f) is None}
+    assert own - unset <= set(record)
     assert record["evidence"] == {"channel": "web", "sealed": SEALED}
+
+
+def test_fields_added_for_rights_holders_are_left_out_of_the_record_until_set() -> None:
+    entry = grant_entry()
+    assert not {"actor", "model", "conditions"} & set(record_of(entry, 0))
+    granted = entry.event
+    assert isinstance(granted, ConsentGranted)
+    event = dataclasses.replace(
+        granted, actor="label-1", model="m1", conditions=["credit the singer"]
+    )
+    record = record_of(Entry(entry.position, event), 0)
+    assert (record["actor"], record["model"], record["conditions"]) == (
+        "label-1",
+        "m1",
+        ["credit the singer"],
+    )
 
 
 def test_terms_publication_record_has_a_null_subject() -> None:

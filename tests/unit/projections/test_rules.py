@@ -15,7 +15,7 @@ from uuid import UUID, uuid4
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ledger.decisions import Question, decide, known_state, terms_in_force
+from ledger.decisions import Key, Question, decide, known_state, question_keys, terms_in_force
 from ledger.events import (
     ConsentGranted,
     ConsentRevoked,
@@ -34,9 +34,7 @@ from projections.timeline import (
     Acceptance,
     Evidence,
     Fact,
-    Key,
     from_micros,
-    question_keys,
     to_micros,
 )
 
@@ -131,6 +129,7 @@ def brute_evidence(history: list[Entry], question: Question, position: int) -> E
             and e.event.purpose == question.purpose.name
             and e.event.party == key.party
             and e.event.aspect == key.aspect
+            and (e.event.model or "") == key.model
             and e.event.effective_at <= question.at
             and (
                 key.scope in (e.event.content_ids or [])
@@ -244,11 +243,15 @@ def tip_row(
     effective_at: int, kind: int = GRANT, expires_at: int | None = None
 ) -> tuple[object, ...]:
     expires = None if expires_at is None else to_micros(when(expires_at))
-    return (0, kind, "ab" * 16, to_micros(when(effective_at)), 7, expires, None)
+    return (0, kind, "ab" * 16, to_micros(when(effective_at)), 7, expires, None, None)
 
 
 def test_tips_answer_when_nothing_can_hide_them() -> None:
-    rows = [tip_row(0), (102, None, None, None, 9, None, None), (103, *[None] * 4, 5, None)]
+    rows = [
+        tip_row(0),
+        (102, None, None, None, 9, None, None, None),
+        (103, *[None] * 4, 5, None, None),
+    ]
     found = read_current(rows, question_at(10, 10), 1)
     assert found is not None
     assert found.classes[0][0] == found.classes[0][1]
@@ -256,7 +259,7 @@ def test_tips_answer_when_nothing_can_hide_them() -> None:
 
 
 def test_tips_do_not_answer_a_question_they_cannot_see_the_whole_of() -> None:
-    head = (103, None, None, None, None, to_micros(when(10)), None)
+    head = (103, None, None, None, None, to_micros(when(10)), None, None)
     # A fact recorded after `known_at`: the timeline must say what was known then.
     assert read_current([tip_row(0), head], question_at(20, 5), 1) is None
     # The latest fact starts after `at`: an earlier one may have applied then.
@@ -264,7 +267,7 @@ def test_tips_do_not_answer_a_question_they_cannot_see_the_whole_of() -> None:
     # The latest fact is a grant expired at `at`: an earlier one may show through.
     assert read_current([tip_row(0, expires_at=5), head], question_at(12, 12), 1) is None
     # The latest acceptance names terms not yet in force at `at`.
-    terms = (100, None, "cd" * 16, to_micros(when(0)), 3, to_micros(when(20)), "v2")
+    terms = (100, None, "cd" * 16, to_micros(when(0)), 3, to_micros(when(20)), "v2", None)
     assert read_current([terms, head], question_at(12, 12), 1) is None
     # A revocation effective by `at` answers, whatever came before it.
     assert read_current([tip_row(0, kind=REVOCATION), head], question_at(12, 12), 1)
