@@ -23,6 +23,7 @@ from services.cli import api as cli_api
 from services.cli import audit as cli_audit
 from services.cli import projections as cli_projections
 from services.cli import relay as cli_relay
+from services.cli import snapshots as cli_snapshots
 from services.cli.args import (
     CliUsageError,
     Handler,
@@ -231,7 +232,7 @@ GLOBAL_FLAGS: Final = {
 }
 """The flags every verb takes, before or after it, and their value when absent."""
 
-VERB_GROUPS: Final = (cli_projections, cli_api, cli_audit, cli_relay)
+VERB_GROUPS: Final = (cli_projections, cli_api, cli_audit, cli_relay, cli_snapshots)
 """Modules adding verbs: each has `register(verb, common)`. Add a group with one line."""
 
 
