@@ -85,7 +85,10 @@ class Registration:
 def prepare_registration(ledger: ConsentLedger, registration: Registration) -> PendingWrite:
     """Validate a registration and return it ready to append to the dataset's stream."""
     name = check_dataset_name(registration.name)
-    for label, value in (("model", registration.model), ("model version", registration.model_version)):
+    for label, value in (
+        ("model", registration.model),
+        ("model version", registration.model_version),
+    ):
         if value is not None and not _LABEL.match(value):
             raise InvalidInputError(f"{label} {value!r}: 1-128 characters, no spaces")
     if not _SHA256.match(registration.manifest_sha256):

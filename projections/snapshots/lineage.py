@@ -10,9 +10,9 @@ every event. Impacts are decided now, per subject, by `ledger.datasets.impact_of
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
-from datetime import datetime
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Final
 
@@ -30,8 +30,16 @@ from ledger.datasets import (
     items_digest,
     prepare_registration,
 )
+from ledger.decisions import decide
 from ledger.errors import InvalidInputError, NotFoundError
-from ledger.events import DatasetRegistered, Entry, dataset_stream_id
+from ledger.events import (
+    ConsentExpired,
+    DatasetRegistered,
+    Entry,
+    SubjectEvent,
+    TermsPublished,
+    dataset_stream_id,
+)
 from ledger.instants import format_instant
 from ledger.snapshot import MANIFEST_FILE, SnapshotError
 from projections.database import Database
@@ -40,6 +48,7 @@ from projections.snapshots.verify import load_table, open_snapshot
 
 ITEM_CHUNK: Final = 500  # subjects decided per batch of impacts
 CATALOGUE: Final = ""  # `content` of a catalogue row in dataset_items
+_INSTANT: Final = timedelta(microseconds=1)  # the ledger clock's resolution
 
 
 class UnknownDatasetError(NotFoundError):
@@ -111,7 +120,9 @@ class DatasetStore:
         """Store a dataset's rows (subject, content, basis, event_id, terms_version)."""
         self.ensure_table()
         with self.database.transaction() as cursor:
-            cursor.execute(self.database.sql("DELETE FROM dataset_items WHERE dataset = ?"), [dataset])
+            cursor.execute(
+                self.database.sql("DELETE FROM dataset_items WHERE dataset = ?"), [dataset]
+            )
             batch: list[Sequence[Any]] = []
             statement = self.database.sql(
                 "INSERT INTO dataset_items (dataset, subject, content, basis, event_id,"
@@ -143,17 +154,23 @@ class DatasetStore:
             rows = cursor.fetchall()
         return [(s, c or None, b, e, t) for s, c, b, e, t in rows]
 
-    def datasets_of(self, subject: str) -> list[str]:
-        """Return the names of the datasets holding an item of `subject`."""
+    def datasets_of(self, subjects: Sequence[str]) -> dict[str, list[str]]:
+        """Return {subject: names of the datasets holding an item of it} for `subjects`."""
         self.ensure_table()
+        found: dict[str, list[str]] = {}
         with self.database.transaction() as cursor:
-            cursor.execute(
-                self.database.sql(
-                    "SELECT DISTINCT dataset FROM dataset_items WHERE subject = ? ORDER BY dataset"
-                ),
-                [subject],
-            )
-            return [str(r[0]) for r in cursor.fetchall()]
+            for start in range(0, len(subjects), ITEM_CHUNK):
+                chunk = list(subjects[start : start + ITEM_CHUNK])
+                cursor.execute(
+                    self.database.sql(
+                        "SELECT DISTINCT subject, dataset FROM dataset_items WHERE subject IN "
+                        f"({', '.join('?' for _ in chunk)}) ORDER BY subject, dataset"
+                    ),
+                    chunk,
+                )
+                for subject, dataset in cursor.fetchall():
+                    found.setdefault(str(subject), []).append(str(dataset))
+        return found
 
     def summary(self, dataset: str) -> list[tuple[str, str | None, int]]:
         """Return (basis, terms_version, count) of a dataset's items."""
@@ -176,6 +193,7 @@ class Lineage:
         self.ledger = ledger
         self.log = log
         self.datasets = datasets
+        self._registered: dict[str, Dataset] = {}
 
     def register(
         self,
@@ -205,6 +223,7 @@ class Lineage:
             )
         table = load_table(snapshot)
         digest = count = None
+        rows: Iterable[tuple[Any, ...]]
         if items is None:
             rows = _allowed_rows(table)
         else:
@@ -290,6 +309,43 @@ class Lineage:
             if impact is not None:
                 yield impact
 
+    def entry_impacts(
+        self,
+        history: Sequence[Entry],
+        index: int,
+        terms: Mapping[str, TermsPublished],
+        datasets: Sequence[str],
+    ) -> list[tuple[Dataset, Impact]]:
+        """Return the items of `datasets` that the event `history[index]` turned from
+        allowed to denied (what the relay publishes on consent.dataset-impacts.v1).
+
+        Decided just before and as of the event: at its recording (at its effective
+        time for an expiry), as known when it was recorded.
+        """
+        entry = history[index]
+        event = entry.event
+        assert isinstance(event, SubjectEvent)
+        moment = event.effective_at if isinstance(event, ConsentExpired) else event.recorded_at
+        before, after = history[:index], history[: index + 1]
+        found: list[tuple[Dataset, Impact]] = []
+        for name in datasets:
+            dataset = self._registered.get(name) or self._find(name)
+            if dataset is None or dataset.entry.position > entry.position:
+                continue
+            self._registered[name] = dataset
+            e = dataset.event
+            for _, content, _, event_id, _ in self.datasets.items(name, [event.subject]):
+                now = self.ledger.question(
+                    event.subject, e.purpose, e.party, content, e.aspect, moment, event.recorded_at
+                )
+                impact = impact_of(after, terms, now, entry.position, event_id)
+                if impact is None:
+                    continue
+                earlier = replace(now, at=moment - _INSTANT, known_at=event.recorded_at - _INSTANT)
+                if decide(before, terms, earlier, entry.position).allowed:
+                    found.append((dataset, impact))
+        return found
+
     def report(self, name: str) -> dict[str, Any]:
         """Return the training-content summary of a dataset (for a regulator)."""
         dataset = self.dataset(name)
@@ -301,9 +357,7 @@ class Lineage:
             "items": sum(n for _, _, n in counts),
             "by_basis": _totals(counts, 0),
             "by_terms_version": _totals(counts, 1),
-            "counts": [
-                {"basis": b, "terms_version": t, "items": n} for b, t, n in counts
-            ],
+            "counts": [{"basis": b, "terms_version": t, "items": n} for b, t, n in counts],
             "checkpoint": stored.to_json() if stored is not None else None,
             "impacts_now": len(impacts["impacts"]),
             "as_of_position": impacts["position"],
@@ -321,7 +375,10 @@ def _totals(counts: list[tuple[str, str | None, int]], column: int) -> dict[str,
 def _allowed_rows(table: pa.Table) -> Iterator[tuple[Any, ...]]:
     allowed = table.filter(table["allowed"])
     for s, c, b, e, t in zip(
-        *(allowed[n].to_pylist() for n in ("subject", "content", "basis", "event_id", "terms_version")),
+        *(
+            allowed[n].to_pylist()
+            for n in ("subject", "content", "basis", "event_id", "terms_version")
+        ),
         strict=True,
     ):
         yield (s, c if c is not None else CATALOGUE, b, e, t)
@@ -348,4 +405,3 @@ def _item_rows(table: pa.Table, items: list[tuple[str, str]]) -> list[tuple[Any,
             )
         out.append((subject, content, row[1], row[2], row[3]))
     return out
-

@@ -225,7 +225,9 @@ def _compare(
     subject = got[0].subject
     entries = histories.pop(subject, None)
     if entries is None:
-        raise SnapshotError(f"row {number + 1} (subject {subject!r}): no such subject in the export")
+        raise SnapshotError(
+            f"row {number + 1} (subject {subject!r}): no such subject in the export"
+        )
     want = subject_rows(subject, entries, terms, question, position)
     for offset, (have, expected) in enumerate(zip(got, want, strict=False)):
         if have != expected:

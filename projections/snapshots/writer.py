@@ -91,7 +91,9 @@ def subject_histories(ledger: ConsentLedger, up_to: int) -> Iterator[tuple[str, 
         if len(page) < SCAN_PAGE:
             break
         last = page[-1][1]
-        after = (last.originator_id, last.originator_version)
+        stream_id = last.originator_id
+        assert isinstance(stream_id, UUID)
+        after = (stream_id, last.originator_version)
     if current:
         yield _subject(current), current
 

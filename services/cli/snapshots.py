@@ -1,9 +1,11 @@
 """Command-line verbs of training pipelines: consent snapshots, snapshot filtering, datasets.
 
-    consent-ledger snapshot create OUT_DIR --purpose P [--party X] [--aspect A] [--at T] [--known-at K]
+    consent-ledger snapshot create OUT_DIR --purpose P [--party X] [--aspect A]
+        [--at T] [--known-at K]
     consent-ledger snapshot verify DIR [--public-key FILE] [--export EXPORT_DIR]
     consent-ledger filter PURPOSE --snapshot DIR [--input X.parquet --output Y.parquet]
-    consent-ledger datasets register NAME --snapshot DIR [--model M] [--model-version V] [--items FILE]
+    consent-ledger datasets register NAME --snapshot DIR [--model M] [--model-version V]
+        [--items FILE]
     consent-ledger datasets impacts NAME [--json]
     consent-ledger datasets report NAME [--format json|md]
 
@@ -51,7 +53,9 @@ def register(verb: Any, common: Any) -> None:
     p.add_argument("--at", type=_instant("--at"), help="effective instant (default now)")
     p.add_argument("--known-at", type=_instant("--known-at"), help="ledger instant (default now)")
 
-    p = verb("verify", _never, "verify a snapshot offline (and its rows against an export)", actions)
+    p = verb(
+        "verify", _never, "verify a snapshot offline (and its rows against an export)", actions
+    )
     p.set_defaults(offline_handler=cmd_snapshot_verify)
     p.add_argument("directory", metavar="DIR", type=Path)
     p.add_argument("--public-key", type=Path, metavar="FILE", help="the log's trusted public key")
@@ -68,9 +72,14 @@ def register(verb: Any, common: Any) -> None:
     p.add_argument("--model", metavar="M")
     p.add_argument("--model-version", metavar="V")
     p.add_argument(
-        "--items", type=Path, metavar="FILE", help="the pairs used: subject,content lines or Parquet"
+        "--items",
+        type=Path,
+        metavar="FILE",
+        help="the pairs used: subject,content lines or Parquet",
     )
-    p = verb("impacts", cmd_datasets_impacts, "what the snapshot allowed that is denied now", actions)
+    p = verb(
+        "impacts", cmd_datasets_impacts, "what the snapshot allowed that is denied now", actions
+    )
     p.add_argument("name", metavar="NAME")
     p = verb("report", cmd_datasets_report, "training-content summary of a dataset", actions)
     p.add_argument("name", metavar="NAME")
@@ -87,7 +96,9 @@ def add_filter_flags(p: Any) -> None:
         help="answer from this signed snapshot (vectorised; no ledger needed)",
     )
     p.add_argument("--input", type=Path, metavar="X.parquet", help="candidates (with --snapshot)")
-    p.add_argument("--output", type=Path, metavar="Y.parquet", help="allowed rows (with --snapshot)")
+    p.add_argument(
+        "--output", type=Path, metavar="Y.parquet", help="allowed rows (with --snapshot)"
+    )
 
 
 class _OfflineFlag(argparse.Action):
@@ -122,7 +133,9 @@ def _emit(value: object) -> None:
 
 def cmd_snapshot_create(args: argparse.Namespace, services: Services) -> int:
     """Write a snapshot and print its id (or the manifest with --json)."""
-    asked = services.ledger.question("-", args.purpose, args.party, None, args.aspect, args.at, args.known_at)
+    asked = services.ledger.question(
+        "-", args.purpose, args.party, None, args.aspect, args.at, args.known_at
+    )
     question = SnapshotQuestion(asked.purpose, asked.party, asked.aspect, asked.at, asked.known_at)
     manifest = create_snapshot(services.ledger, services.log, args.out_dir, question)
     if args.json:
@@ -199,21 +212,29 @@ def cmd_filter_snapshot(args: argparse.Namespace) -> int:
     return write_pairs(snapshot.filter_pairs(read_pairs(sys.stdin)), json=args.json)
 
 
-def _require_same(args: argparse.Namespace, manifest: dict[str, Any], question: SnapshotQuestion) -> None:
+def _require_same(
+    args: argparse.Namespace, manifest: dict[str, Any], question: SnapshotQuestion
+) -> None:
     if args.purpose != question.purpose.name:
         raise InvalidInputError(
             f"the snapshot answers purpose {question.purpose.name!r}, not {args.purpose!r}"
         )
     if args.party != "platform" and check_party(args.party) != question.party:
-        raise InvalidInputError(f"the snapshot answers party {question.party!r}, not {args.party!r}")
-    for flag, given, held in (("--at", args.at, question.at), ("--known-at", args.known_at, question.known_at)):
+        raise InvalidInputError(
+            f"the snapshot answers party {question.party!r}, not {args.party!r}"
+        )
+    for flag, given, held in (
+        ("--at", args.at, question.at),
+        ("--known-at", args.known_at, question.known_at),
+    ):
         if given is not None and given != held:
             raise InvalidInputError(
                 f"{flag} {format_instant(given)}: the snapshot answers {format_instant(held)}"
             )
     if args.min_position is not None and args.min_position > int(manifest["position"]):
         raise InvalidInputError(
-            f"--min-position {args.min_position}: the snapshot reflects position {manifest['position']}"
+            f"--min-position {args.min_position}: the snapshot reflects position "
+            f"{manifest['position']}"
         )
     check_aspect(question.aspect)
 
@@ -229,7 +250,9 @@ def read_items(path: Path) -> list[tuple[str, str]]:
         try:
             table = pq.read_table(path, columns=["subject", "content"])
         except (OSError, pa.ArrowInvalid, KeyError) as error:
-            raise InvalidInputError(f"--items {path}: want Parquet with subject, content: {error}") from None
+            raise InvalidInputError(
+                f"--items {path}: want Parquet with subject, content: {error}"
+            ) from None
         return list(zip(table["subject"].to_pylist(), table["content"].to_pylist(), strict=True))
     try:
         with path.open(encoding="utf-8") as handle:
@@ -289,7 +312,9 @@ def _markdown(report: dict[str, Any]) -> Iterator[str]:
         f"- Consent question: purpose `{q['purpose']}`, party `{q['party']}`, aspect "
         f"`{q['aspect']}`, at {q['at']}, as known at {q['known_at']}\n"
     )
-    yield f"- Snapshot: `{report['snapshot_id']}` (manifest SHA-256 `{report['manifest_sha256']}`)\n"
+    yield (
+        f"- Snapshot: `{report['snapshot_id']}` (manifest SHA-256 `{report['manifest_sha256']}`)\n"
+    )
     yield (
         f"- Signed checkpoint: tree size {report['tree_size']}, root `{report['root_hash']}`; "
         f"snapshot position {report['snapshot_position']}\n"
@@ -300,8 +325,10 @@ def _markdown(report: dict[str, Any]) -> Iterator[str]:
     )
     items = report["items_sha256"] or "all rows the snapshot allowed"
     yield f"- Items: {report['items']} (list SHA-256: {items})\n"
-    yield f"- Items denied now: {report['impacts_now']} (as of position {report['as_of_position']})\n\n"
+    yield (
+        f"- Items denied now: {report['impacts_now']} "
+        f"(as of position {report['as_of_position']})\n\n"
+    )
     yield "| basis | terms version | items |\n| --- | --- | ---: |\n"
     for row in report["counts"]:
         yield f"| {row['basis']} | {row['terms_version'] or '-'} | {row['items']} |\n"
-

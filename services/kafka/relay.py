@@ -34,7 +34,8 @@ from ledger.events import Entry, EventVoided, LedgerEvent, SubjectEvent
 from projections.database import Database, translate_driver_errors
 from projections.permission_changes import PermissionChangeDeriver, SubjectStep
 from services.kafka import DEFAULT_BATCH_SIZE, DEFAULT_POLL_INTERVAL_S
-from services.kafka.records import entry_records
+from projections.snapshots.lineage import Lineage
+from services.kafka.records import dataset_impact_records, entry_records
 from services.kafka.topics import (
     DEFAULT_PARTITIONS,
     TopicNames,
@@ -274,6 +275,7 @@ class Relay:
     publisher: Publisher
     names: TopicNames
     checkpoints: CheckpointSource | None = None
+    lineage: Lineage | None = None  # registered datasets: publish their impacts
     options: RelayOptions = field(default_factory=RelayOptions)
     stats: RelayStats = field(default_factory=RelayStats)
 
@@ -348,6 +350,11 @@ class Relay:
             for subject, history in histories.items()
         }
         terms = self.ledger.terms_catalog() if subjects else {}
+        in_datasets = (
+            self.lineage.datasets.datasets_of(sorted(subjects))
+            if self.lineage is not None and subjects
+            else {}
+        )
         records: list[OutgoingRecord] = []
         for entry in entries:
             event = entry.event
@@ -373,6 +380,17 @@ class Relay:
             else:
                 step = SubjectStep(entry, None)
             records.extend(entry_records(step, self.names, voided))
+            if isinstance(event, SubjectEvent) and event.subject in in_datasets:
+                assert self.lineage is not None
+                assert index is not None
+                impacts = self.lineage.entry_impacts(
+                    history, index, terms, in_datasets[event.subject]
+                )
+                records.extend(
+                    dataset_impact_records(
+                        entry, [(d.event, i.to_json()) for d, i in impacts], self.names
+                    )
+                )
             log.debug(
                 "relay.event_prepared",
                 event_id=str(event.event_id),
@@ -486,6 +504,7 @@ def build_relay(
         publisher=publisher,
         names=names,
         checkpoints=services.log,
+        lineage=services.lineage,
         options=options or RelayOptions(),
     )
 
