@@ -109,6 +109,10 @@ def _candidate_columns(batch: pa.RecordBatch) -> tuple[pa.Array, pa.Array]:
             column = column.cast(pa.string())
         if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
             raise CandidateError(f"column {name} is {column.type}, want text (UTF-8 string)")
+        try:
+            column.validate(full=True)  # Parquet readers do not check UTF-8 themselves
+        except pa.ArrowInvalid:
+            raise CandidateError(f"column {name} holds text that is not UTF-8") from None
         columns.append(column)
     if columns[0].null_count:
         raise CandidateError("column subject holds nulls; every candidate needs a subject")
