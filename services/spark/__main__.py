@@ -22,13 +22,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     spark = SparkSession.builder.appName("consent-ledger-filter").getOrCreate()
     try:
-        kept = run(spark, args.snapshot, args.input, args.output)
+        run(spark, args.snapshot, args.input, args.output)
     except LedgerError as error:
         print(f"consent-ledger-spark: error: {error.detail}", file=sys.stderr)
         return 2
     finally:
         spark.stop()
-    print(f"{kept} allowed rows written to {args.output}")
+    print(f"allowed rows written to {args.output}")
     return 0
 
 

@@ -65,8 +65,7 @@ def _frame(spark: SparkSession, table: Any) -> DataFrame:
     return spark.createDataFrame(table)
 
 
-def run(spark: SparkSession, snapshot: str, source: str, target: str) -> int:
-    """Filter the Parquet candidates at `source` into `target`; return the rows kept."""
+def run(spark: SparkSession, snapshot: str, source: str, target: str) -> None:
+    """Filter the Parquet candidates at `source` into `target` (which must not exist)."""
     allowed = filter_dataframe(spark.read.parquet(source), snapshot)
     allowed.write.mode("errorifexists").parquet(target)
-    return spark.read.parquet(target).count()

@@ -77,9 +77,7 @@ def test_snapshot_filter_allows_exactly_what_check_allows(
         create_snapshot(services.ledger, services.log, directory, question)
         open_snapshot(directory)
         snapshot = SnapshotFilter(load_table(directory))
-        pairs = [
-            (s, c) for s in [*played.subjects, f"s{n}-nobody"] for c in ASKED_CONTENTS
-        ]
+        pairs = [(s, c) for s in [*played.subjects, f"s{n}-nobody"] for c in ASKED_CONTENTS]
 
         def check(subject: str, content: str | None) -> bool:
             return services.reader.check(

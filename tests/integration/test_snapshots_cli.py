@@ -82,7 +82,7 @@ def test_snapshot_verifies_and_every_row_recomputes_from_a_verified_export(
         ("bob", "t9"): "explicit-revocation",
         ("cat", None): "explicit-grant",
     }
-    code, out, _ = cli("checkpoint", "--public-key")
+    _code, out, _ = cli("checkpoint", "--public-key")
     (tmp_path / "key.txt").write_text(out.strip().splitlines()[-1])
     cli("grant", "ann", "ai-training", "--content", "t5")  # after the snapshot
     assert cli("export", str(tmp_path / "export"))[0] == 0
@@ -231,7 +231,7 @@ def test_unreadable_candidates_get_a_clear_error_and_no_output_file(
     pq.write_table(table, bad)
     out = tmp_path / "out" / "allowed.parquet"
     out.parent.mkdir()
-    code, stdout, err = cli(
+    code, _stdout, err = cli(
         "filter", "ai-training", "--snapshot", str(snap), "--input", str(bad), "--output", str(out)
     )
     assert code == 2
