@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Final
 
@@ -25,8 +25,8 @@ import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ledger.errors import InvalidInputError, LedgerError
-from ledger.instants import format_instant, parse_instant
+from ledger.errors import InvalidInputError
+from ledger.instants import format_instant
 from ledger.snapshot import SnapshotError, SnapshotQuestion
 from ledger.verify import VerificationError, parse_public_key
 from ledger.vocabulary import check_aspect, check_party
@@ -34,7 +34,7 @@ from projections.snapshots.filter import SnapshotFilter, filter_parquet
 from projections.snapshots.verify import load_table, open_snapshot, verify_snapshot
 from projections.snapshots.writer import create_snapshot
 from services.bootstrap import Services, load_vocabulary
-from services.cli.projections import read_pairs, write_pairs
+from services.cli.projections import _instant, read_pairs, write_pairs
 from services.settings import Settings
 
 EXIT_FAILED: Final = 1
@@ -111,17 +111,6 @@ class _OfflineFlag(argparse.Action):
 
 def _never(args: argparse.Namespace, services: Services) -> int:
     raise InvalidInputError("name an action")
-
-
-def _instant(field: str) -> Callable[[str], Any]:
-    def parse(text: str) -> Any:
-        try:
-            return parse_instant(text, field=field)
-        except LedgerError as error:
-            raise argparse.ArgumentTypeError(error.detail.split(": ", 1)[-1]) from None
-
-    parse.__name__ = "time"
-    return parse
 
 
 def _emit(value: object) -> None:
