@@ -50,7 +50,17 @@ EXIT_CODES = {
 }
 
 READ_ONLY_VERBS = frozenset(
-    {"check", "filter", "history", "export", "audit", "inclusion", "consistency"}
+    {
+        "check",
+        "filter",
+        "history",
+        "export",
+        "audit",
+        "inclusion",
+        "consistency",
+        "impacts",
+        "report",
+    }
 )
 """Verbs that only read: pointed at a ledger that does not exist, they create nothing."""
 
