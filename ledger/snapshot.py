@@ -6,9 +6,9 @@ its events for that purpose names. Each row is decided by `ledger.decisions.deci
 one implementation of the rules; the writer (projections.snapshots) and the verifier
 (recomputing rows from an audit export) both call `subject_rows` here.
 
-The manifest is signed like an export manifest: Ed25519 over
-`SNAPSHOT_CONTEXT || JCS(manifest without "signature")`, the raw public key and the
-signature in base64, as in `checkpoint.json`. `snapshot_id` is the SHA-256 of the
+The manifest is signed as `checkpoint.json` is: Ed25519 over the JCS form of the signed
+object (here the manifest without "signature"), the raw public key and the signature
+in base64. `snapshot_id` is the SHA-256 of the
 JCS form of the manifest without `snapshot_id`, `public_key` and `signature`.
 No I/O here.
 """
@@ -34,7 +34,6 @@ from ledger.records import canonical_json
 from ledger.vocabulary import Purpose
 
 SNAPSHOT_FORMAT: Final = "consent-ledger-snapshot/1"
-SNAPSHOT_CONTEXT: Final = b"consent-ledger/snapshot-manifest/v1\n"
 DATA_FILE: Final = "decisions.parquet"
 MANIFEST_FILE: Final = "manifest.json"
 COLUMNS: Final = ("subject", "content", "allowed", "basis", "event_id", "terms_version")
@@ -125,10 +124,8 @@ def snapshot_id_of(manifest: Mapping[str, Any]) -> str:
 
 
 def signed_manifest_body(manifest: Mapping[str, Any]) -> bytes:
-    """Return what the signature covers: SNAPSHOT_CONTEXT || JCS(manifest minus signature)."""
-    return SNAPSHOT_CONTEXT + canonical_json(
-        {k: v for k, v in manifest.items() if k != "signature"}
-    )
+    """Return what the signature covers: JCS(manifest minus signature)."""
+    return canonical_json({k: v for k, v in manifest.items() if k != "signature"})
 
 
 def seal_manifest(manifest: Mapping[str, Any], key: SigningKey) -> dict[str, Any]:
