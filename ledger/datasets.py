@@ -1,7 +1,7 @@
 """Training datasets built from consent snapshots: registration and impacts, pure parts.
 
-`prepare_registration` validates a `DatasetRegistered` and returns it as a pending write
-of the dataset's own stream (a dataset name is registered once). `items_digest` is the
+`registration` returns the `RegisterDataset` command of a verified snapshot (its decider,
+in `ledger.deciders`, registers a dataset name once). `items_digest` is the
 canonical digest of the pairs a dataset used. `impact_of` tells whether an item the
 snapshot allowed is denied now, and which event changed it; it decides with
 `ledger.decisions.decide`, the one implementation of the rules.
@@ -15,34 +15,16 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
-from uuid import uuid4
 
-from ledger.application import ConsentLedger, PendingWrite, StreamState
+from ledger.commands import RegisterDataset
 from ledger.decisions import Question, decide
-from ledger.errors import ConflictError, InvalidInputError
-from ledger.events import (
-    ConsentExpired,
-    DatasetRegistered,
-    Entry,
-    EventVoided,
-    LedgerEvent,
-    TermsPublished,
-    dataset_stream_id,
-)
+from ledger.errors import InvalidInputError
+from ledger.events import ConsentExpired, Entry, EventVoided, TermsPublished
 from ledger.vocabulary import Basis, check_identifier
 
 _NAME: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 _LABEL: Final = re.compile(r"^[^\s\x00-\x1f\x7f]{1,128}$")
 _SHA256: Final = re.compile(r"^[0-9a-f]{64}$")
-
-
-class DatasetAlreadyRegisteredError(ConflictError):
-    """A dataset name that is registered already."""
-
-    title = "Dataset already registered"
-
-    def __init__(self, name: str) -> None:
-        super().__init__(f"dataset {name!r} is registered already; datasets are registered once")
 
 
 def check_dataset_name(name: str) -> str:
@@ -67,64 +49,43 @@ def items_digest(pairs: Iterable[tuple[str, str]]) -> tuple[str, int]:
     return digest.hexdigest(), count
 
 
-@dataclass(frozen=True)
-class Registration:
-    """What `datasets register` records about a dataset and the snapshot it rests on."""
-
-    name: str
-    manifest: Mapping[str, Any]  # a verified snapshot manifest
-    manifest_sha256: str
-    at: datetime
-    known_at: datetime
-    model: str | None = None
-    model_version: str | None = None
-    items_sha256: str | None = None
-    items_count: int | None = None
-
-
-def prepare_registration(ledger: ConsentLedger, registration: Registration) -> PendingWrite:
-    """Validate a registration and return it ready to append to the dataset's stream."""
-    name = check_dataset_name(registration.name)
-    for label, value in (
-        ("model", registration.model),
-        ("model version", registration.model_version),
-    ):
+def registration(
+    name: str,
+    manifest: Mapping[str, Any],
+    manifest_sha256: str,
+    *,
+    at: datetime,
+    known_at: datetime,
+    model: str | None = None,
+    model_version: str | None = None,
+    items_sha256: str | None = None,
+    items_count: int | None = None,
+) -> RegisterDataset:
+    """Return the command registering `name` from a verified snapshot manifest."""
+    check_dataset_name(name)
+    for label, value in (("model", model), ("model version", model_version)):
         if value is not None and not _LABEL.match(value):
             raise InvalidInputError(f"{label} {value!r}: 1-128 characters, no spaces")
-    if not _SHA256.match(registration.manifest_sha256):
-        raise InvalidInputError("manifest_sha256 must be 64 lowercase hex characters")
-    manifest = registration.manifest
     question = manifest["question"]
-    event_id = uuid4()
-
-    def build(state: StreamState) -> LedgerEvent:
-        if state.events:
-            raise DatasetAlreadyRegisteredError(name)
-        now = ledger.clock.now()
-        return DatasetRegistered(
-            originator_id=state.stream_id,
-            originator_version=state.next_version,
-            timestamp=now,
-            event_id=event_id,
-            effective_at=now,
-            name=name,
-            snapshot_id=str(manifest["snapshot_id"]),
-            manifest_sha256=registration.manifest_sha256,
-            purpose=str(question["purpose"]),
-            party=str(question["party"]),
-            aspect=str(question["aspect"]),
-            snapshot_at=registration.at,
-            snapshot_known_at=registration.known_at,
-            snapshot_position=int(manifest["position"]),
-            tree_size=int(manifest["tree_size"]),
-            root_hash=str(manifest["root_hash"]),
-            model=registration.model,
-            model_version=registration.model_version,
-            items_sha256=registration.items_sha256,
-            items_count=registration.items_count,
-        )
-
-    return PendingWrite(dataset_stream_id(name), build)
+    return RegisterDataset(
+        name=name,
+        snapshot={
+            "snapshot_id": manifest["snapshot_id"],
+            "purpose": question["purpose"],
+            "party": question["party"],
+            "aspect": question["aspect"],
+            "at": at,
+            "known_at": known_at,
+            "position": manifest["position"],
+            "tree_size": manifest["tree_size"],
+            "root_hash": manifest["root_hash"],
+        },
+        manifest_sha256=manifest_sha256,
+        model=model,
+        model_version=model_version,
+        items_sha256=items_sha256,
+        items_count=items_count,
+    )
 
 
 @dataclass(frozen=True)

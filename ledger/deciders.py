@@ -24,12 +24,14 @@ from ledger.commands import (
     Expire,
     Grant,
     PublishTerms,
+    RegisterDataset,
     Revoke,
     SubjectCommand,
     Void,
     check_expiry,
 )
 from ledger.errors import (
+    DatasetAlreadyRegisteredError,
     EventAlreadyVoidedError,
     EventNotVoidableError,
     NothingToExpireError,
@@ -44,6 +46,7 @@ from ledger.events import (
     ConsentExpired,
     ConsentGranted,
     ConsentRevoked,
+    DatasetRegistered,
     EventVoided,
     LedgerEvent,
     SubjectErased,
@@ -252,6 +255,34 @@ def decide_expire(state: WriteState, command: Expire, now: datetime) -> LedgerEv
     )
 
 
+def decide_register_dataset(
+    state: WriteState, command: RegisterDataset, now: datetime
+) -> LedgerEvent:
+    """Register a dataset name once (DatasetAlreadyRegisteredError for a second time)."""
+    if state.stream.events:
+        raise DatasetAlreadyRegisteredError(command.name)
+    facts = command.snapshot
+    return DatasetRegistered(
+        **_head(state, command, now),
+        effective_at=now,
+        name=command.name,
+        snapshot_id=str(facts["snapshot_id"]),
+        manifest_sha256=command.manifest_sha256,
+        purpose=str(facts["purpose"]),
+        party=str(facts["party"]),
+        aspect=str(facts["aspect"]),
+        snapshot_at=facts["at"],
+        snapshot_known_at=facts["known_at"],
+        snapshot_position=int(facts["position"]),
+        tree_size=int(facts["tree_size"]),
+        root_hash=str(facts["root_hash"]),
+        model=command.model,
+        model_version=command.model_version,
+        items_sha256=command.items_sha256,
+        items_count=command.items_count,
+    )
+
+
 DECIDERS: Final[dict[type[Command], Decider]] = {
     PublishTerms: decide_publish_terms,
     AcceptTerms: decide_accept_terms,
@@ -260,4 +291,5 @@ DECIDERS: Final[dict[type[Command], Decider]] = {
     Void: decide_void,
     Erase: decide_erase,
     Expire: decide_expire,
+    RegisterDataset: decide_register_dataset,
 }

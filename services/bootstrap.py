@@ -16,8 +16,8 @@ from projections.merkle_log import LogAnswers, LogService
 from projections.read_models import ReadModel
 from projections.reader import PermissionReader
 from projections.runner import Projector
-from services.api_keys import ApiKeyStore
 from projections.snapshots.lineage import DatasetStore, Lineage
+from services.api_keys import ApiKeyStore
 from services.keystore import MASTER_KEY_FILE, SqlSubjectKeyStore, load_or_create_secret
 from services.settings import Settings
 

@@ -21,17 +21,9 @@ import pyarrow.compute as pc
 
 from ledger import store
 from ledger.application import ConsentLedger, Receipt
-from ledger.datasets import (
-    DatasetAlreadyRegisteredError,
-    Impact,
-    Registration,
-    check_dataset_name,
-    impact_of,
-    items_digest,
-    prepare_registration,
-)
+from ledger.datasets import Impact, check_dataset_name, impact_of, items_digest, registration
 from ledger.decisions import decide
-from ledger.errors import InvalidInputError, NotFoundError
+from ledger.errors import DatasetAlreadyRegisteredError, InvalidInputError, NotFoundError
 from ledger.events import (
     ConsentExpired,
     DatasetRegistered,
@@ -230,20 +222,19 @@ class Lineage:
             digest, count = items_digest(items)
             rows = _item_rows(table, sorted(set(items)))
         manifest_sha256 = hashlib.sha256((snapshot / MANIFEST_FILE).read_bytes()).hexdigest()
-        registration = Registration(
+        command = registration(
             name,
             manifest,
             manifest_sha256,
-            question.at,
-            question.known_at,
-            model,
-            model_version,
-            digest,
-            count,
+            at=question.at,
+            known_at=question.known_at,
+            model=model,
+            model_version=model_version,
+            items_sha256=digest,
+            items_count=count,
         )
-        pending = prepare_registration(self.ledger, registration)
         self.datasets.replace(name, rows)
-        receipt = self.ledger.execute(pending)
+        receipt = self.ledger.execute(command)
         found = self._find(name)
         assert found is not None
         return receipt, found

@@ -34,7 +34,8 @@ from projections.snapshots.filter import SnapshotFilter, filter_parquet
 from projections.snapshots.verify import load_table, open_snapshot, verify_snapshot
 from projections.snapshots.writer import create_snapshot
 from services.bootstrap import Services, load_vocabulary
-from services.cli.projections import _instant, read_pairs, write_pairs
+from services.cli.args import instant as _instant
+from services.cli.projections import read_pairs, write_pairs
 from services.settings import Settings
 
 EXIT_FAILED: Final = 1

@@ -33,8 +33,8 @@ from ledger.errors import ErrorKind, InvalidInputError, LedgerError, StoreUnavai
 from ledger.events import Entry, EventVoided, LedgerEvent, SubjectEvent
 from projections.database import Database, translate_driver_errors
 from projections.permission_changes import PermissionChangeDeriver, SubjectStep
-from services.kafka import DEFAULT_BATCH_SIZE, DEFAULT_POLL_INTERVAL_S
 from projections.snapshots.lineage import Lineage
+from services.kafka import DEFAULT_BATCH_SIZE, DEFAULT_POLL_INTERVAL_S
 from services.kafka.records import dataset_impact_records, entry_records
 from services.kafka.topics import (
     DEFAULT_PARTITIONS,

@@ -10,8 +10,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from ledger.snapshot import DATA_FILE, MANIFEST_FILE
+from services.api_keys import Role
 from services.bootstrap import Services
-from services.http.keys import Role
 from tests.integration.api_support import Api, assert_problem, running_api
 
 

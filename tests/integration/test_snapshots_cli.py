@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pyarrow as pa
@@ -70,7 +71,9 @@ def test_snapshot_verifies_and_every_row_recomputes_from_a_verified_export(
     cli: Cli, tmp_path: Path
 ) -> None:
     seed(cli)
-    manifest = cli.json("snapshot", "create", str(tmp_path / "snap"), "--purpose", "ai-training")
+    manifest: Any = cli.json(
+        "snapshot", "create", str(tmp_path / "snap"), "--purpose", "ai-training"
+    )
     assert manifest["rows"] == {"total": 4, "catalogue": 3, "content": 1, "allowed": 3}
     assert manifest["question"]["party"] == "platform"
     assert manifest["position"] == cli.position()
@@ -260,7 +263,7 @@ def test_dataset_impacts_name_each_revocation_void_and_erasure(cli: Cli, tmp_pat
         "--items",
         str(items),
     )
-    dataset = registered["dataset"]
+    dataset: Any = registered["dataset"]
     assert dataset["items_count"] == 4
     assert dataset["model"] == "gen-1"
     assert len(str(dataset["items_sha256"])) == 64
@@ -268,7 +271,7 @@ def test_dataset_impacts_name_each_revocation_void_and_erasure(cli: Cli, tmp_pat
     void = cli.json("void", str(grant), "--reason", "entered in error")["event_id"]
     revoke = cli.json("revoke", "bob", "ai-training")["event_id"]
     erase = cli.json("erase", "cat")["event_id"]
-    impacts = cli.json("datasets", "impacts", "train-1")
+    impacts: Any = cli.json("datasets", "impacts", "train-1")
     assert impacts["dataset"] == "train-1"
     assert impacts["position"] == cli.position()
     found = {(i["subject"], i["content"]): (i["basis"], i["event_id"]) for i in impacts["impacts"]}
