@@ -17,6 +17,7 @@ BENCHMARKS: dict[str, str] = {
     "projections": "bench.projections",  # read models vs replay: check, filter, rebuild (issue 3)
     "rebuild": "bench.rebuild",  # project --rebuild into shadow tables under reads (issue 12)
     "relay": "bench.relay",  # Kafka relay throughput, revocation latency, broker ceiling (issue 6)
+    "snapshots": "bench.snapshots",  # snapshots, snapshot filter, CLI and Spark (issue 10)
     "writes": "bench.writes",  # write pipeline: deciders, 1 tx/write, group commit, index (issue 9)
 }
 

@@ -21,7 +21,7 @@ from typing import Any, Final
 from uuid import UUID, uuid4
 
 from ledger.errors import InvalidExpiryError, InvalidInputError, InvalidTermsError
-from ledger.events import subject_stream_id, terms_stream_id
+from ledger.events import dataset_stream_id, subject_stream_id, terms_stream_id
 from ledger.instants import format_instant, require_aware
 from ledger.rights import check_contributors, check_isrc, check_iswc
 from ledger.vocabulary import (
@@ -313,3 +313,30 @@ def check_expiry(expires_at: datetime, effective_at: datetime) -> None:
             f"expires_at {format_instant(expires_at)} is not after effective_at "
             f"{format_instant(effective_at)}"
         )
+
+
+@dataclass(frozen=True, kw_only=True)
+class RegisterDataset(Command):
+    """Register a training dataset built from a verified consent snapshot (issue 10).
+
+    `snapshot` holds the manifest's facts the event repeats (snapshot_id, purpose,
+    party, aspect, at, known_at, position, tree_size, root_hash); the name is checked
+    by `ledger.datasets.check_dataset_name`, the rest by the caller that verified it.
+    """
+
+    name: str
+    snapshot: Mapping[str, Any]
+    manifest_sha256: str
+    model: str | None = None
+    model_version: str | None = None
+    items_sha256: str | None = None
+    items_count: int | None = None
+
+    def __post_init__(self) -> None:
+        if not _SHA256.match(self.manifest_sha256):
+            raise InvalidInputError("manifest_sha256 must be 64 lowercase hex characters")
+
+    @property
+    def stream_id(self) -> UUID:
+        """Return the dataset's own stream."""
+        return dataset_stream_id(self.name)

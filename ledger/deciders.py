@@ -26,6 +26,7 @@ from ledger.commands import (
     GrantAuthority,
     PublishTerms,
     RegisterContent,
+    RegisterDataset,
     Revoke,
     RevokeAuthority,
     SubjectCommand,
@@ -33,6 +34,7 @@ from ledger.commands import (
     check_expiry,
 )
 from ledger.errors import (
+    DatasetAlreadyRegisteredError,
     EventAlreadyVoidedError,
     EventNotVoidableError,
     NothingToExpireError,
@@ -50,6 +52,7 @@ from ledger.events import (
     ConsentGranted,
     ConsentRevoked,
     ContentRegistered,
+    DatasetRegistered,
     EventVoided,
     LedgerEvent,
     SubjectErased,
@@ -313,6 +316,34 @@ def decide_expire(state: WriteState, command: Expire, now: datetime) -> LedgerEv
     )
 
 
+def decide_register_dataset(
+    state: WriteState, command: RegisterDataset, now: datetime
+) -> LedgerEvent:
+    """Register a dataset name once (DatasetAlreadyRegisteredError for a second time)."""
+    if state.stream.events:
+        raise DatasetAlreadyRegisteredError(command.name)
+    facts = command.snapshot
+    return DatasetRegistered(
+        **_head(state, command, now),
+        effective_at=now,
+        name=command.name,
+        snapshot_id=str(facts["snapshot_id"]),
+        manifest_sha256=command.manifest_sha256,
+        purpose=str(facts["purpose"]),
+        party=str(facts["party"]),
+        aspect=str(facts["aspect"]),
+        snapshot_at=facts["at"],
+        snapshot_known_at=facts["known_at"],
+        snapshot_position=int(facts["position"]),
+        tree_size=int(facts["tree_size"]),
+        root_hash=str(facts["root_hash"]),
+        model=command.model,
+        model_version=command.model_version,
+        items_sha256=command.items_sha256,
+        items_count=command.items_count,
+    )
+
+
 DECIDERS: Final[dict[type[Command], Decider]] = {
     PublishTerms: decide_publish_terms,
     AcceptTerms: decide_accept_terms,
@@ -324,4 +355,5 @@ DECIDERS: Final[dict[type[Command], Decider]] = {
     RegisterContent: decide_register_content,
     GrantAuthority: decide_grant_authority,
     RevokeAuthority: decide_revoke_authority,
+    RegisterDataset: decide_register_dataset,
 }

@@ -206,3 +206,12 @@ class StoreUnavailableError(LedgerError):
 
     kind = ErrorKind.UNAVAILABLE
     title = "Store unavailable"
+
+
+class DatasetAlreadyRegisteredError(ConflictError):
+    """A training dataset name that is registered already (datasets are registered once)."""
+
+    title = "Dataset already registered"
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"dataset {name!r} is registered already; datasets are registered once")

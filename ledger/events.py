@@ -29,6 +29,11 @@ def terms_stream_id(version: str) -> UUID:
     return uuid5(STREAM_NAMESPACE, f"terms:{version}")
 
 
+def dataset_stream_id(name: str) -> UUID:
+    """Return the id of the stream that holds one training dataset's registration."""
+    return uuid5(STREAM_NAMESPACE, f"dataset:{name}")
+
+
 @dataclass(frozen=True)
 class LedgerEvent(DomainEvent):
     """Base of every ledger event: an id, and when it took effect in the world."""
@@ -194,6 +199,33 @@ class AuthorityRevoked(SubjectEvent):
     agent: str
 
 
+@dataclass(frozen=True)
+class DatasetRegistered(LedgerEvent):
+    """A training dataset was built from a signed consent snapshot (its own stream).
+
+    Names the snapshot (id, manifest digest, question, position, signed tree) and the
+    model; `items_sha256` is the digest of the canonical list of pairs actually used.
+    """
+
+    type_name: ClassVar[str] = "DatasetRegistered"
+
+    name: str
+    snapshot_id: str
+    manifest_sha256: str
+    purpose: str
+    party: str
+    aspect: str
+    snapshot_at: datetime
+    snapshot_known_at: datetime
+    snapshot_position: int
+    tree_size: int
+    root_hash: str
+    model: str | None
+    model_version: str | None
+    items_sha256: str | None
+    items_count: int | None
+
+
 VOIDABLE: Final = (TermsAccepted, ConsentGranted, ConsentRevoked, ContentRegistered)
 EVENT_TYPES: Final[dict[str, type[LedgerEvent]]] = {
     cls.type_name: cls
@@ -208,6 +240,7 @@ EVENT_TYPES: Final[dict[str, type[LedgerEvent]]] = {
         ContentRegistered,
         AuthorityGranted,
         AuthorityRevoked,
+        DatasetRegistered,
     )
 }
 

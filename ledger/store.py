@@ -234,3 +234,53 @@ def writers_lock(recorder: ApplicationRecorder) -> Iterator[tuple[int, int]]:
                 yield heads(recorder)
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def scan_streams(
+    recorder: ApplicationRecorder,
+    topics: list[str],
+    *,
+    up_to: int,
+    after: tuple[UUID, int] | None = None,
+    limit: int = 5000,
+) -> list[tuple[int, StoredEvent]]:
+    """Return up to `limit` stored events of the given topics, by (stream, version).
+
+    Only events at positions <= `up_to`, after the (stream id, version) `after`: keyset
+    paging on the primary key, so a whole scan reads each row once with flat memory.
+    Returns (position, stored event) pairs; a stream may continue on the next page.
+    """
+    table = _table(recorder)
+    sqlite = _dialect(recorder) == "sqlite"
+    mark = "?" if sqlite else "%s"
+    position = "rowid" if sqlite else "notification_id"
+    topic_marks = ", ".join(mark for _ in topics)
+    statement = (
+        f"SELECT originator_id, originator_version, topic, state, {position} AS position "
+        f"FROM {table} WHERE (originator_id, originator_version) > ({mark}, {mark}) "
+        f"AND {position} <= {mark} AND topic IN ({topic_marks}) "
+        f"ORDER BY originator_id, originator_version LIMIT {mark}"
+    )
+    stream, version = after if after is not None else (UUID(int=0), -1)
+    rows = _rows(
+        recorder,
+        statement,
+        statement,
+        [stream.hex if sqlite else stream, version, up_to, *topics, limit],
+    )
+    found: list[tuple[int, StoredEvent]] = []
+    for row in rows:
+        raw = row["originator_id"]
+        stream_id = raw if isinstance(raw, UUID) else UUID(str(raw))
+        found.append(
+            (
+                int(row["position"]),
+                StoredEvent(
+                    originator_id=stream_id,
+                    originator_version=int(row["originator_version"]),
+                    topic=str(row["topic"]),
+                    state=bytes(row["state"]),
+                ),
+            )
+        )
+    return found

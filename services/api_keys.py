@@ -35,6 +35,7 @@ class Role(StrEnum):
     READER = "reader"
     AUDITOR = "auditor"
     ADMIN = "admin"
+    DATA = "data"  # training pipelines: create snapshots, register datasets, read them
 
 
 @dataclass(frozen=True)

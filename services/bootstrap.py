@@ -16,6 +16,7 @@ from projections.merkle_log import LogAnswers, LogService
 from projections.read_models import ReadModel
 from projections.reader import PermissionReader
 from projections.runner import Projector
+from projections.snapshots.lineage import DatasetStore, Lineage
 from services.api_keys import ApiKeyStore
 from services.keystore import MASTER_KEY_FILE, SqlSubjectKeyStore, load_or_create_secret
 from services.settings import Settings
@@ -36,6 +37,7 @@ class Services:
     projector: Projector  # keeps the read models; its tables are created on first use
     log: LogService  # the Merkle transparency log; its tables are created on first use
     transparency: LogAnswers  # what the /v1/ledger routes ask of the log
+    lineage: Lineage  # training datasets registered from snapshots; tables on first use
 
     def close(self) -> None:
         """Release every connection the services hold."""
@@ -117,4 +119,5 @@ def bootstrap(
         projector=projector,
         log=log,
         transparency=LogAnswers(log),
+        lineage=Lineage(ledger, log, DatasetStore(database)),
     )

@@ -26,6 +26,7 @@ from services.cli import projections as cli_projections
 from services.cli import receipts as cli_receipts
 from services.cli import relay as cli_relay
 from services.cli import rights as cli_rights
+from services.cli import snapshots as cli_snapshots
 from services.cli.args import (
     CliUsageError,
     Handler,
@@ -54,7 +55,18 @@ EXIT_CODES = {
 }
 
 READ_ONLY_VERBS = frozenset(
-    {"check", "filter", "history", "export", "audit", "inclusion", "consistency", "dossier"}
+    {
+        "check",
+        "filter",
+        "history",
+        "export",
+        "audit",
+        "inclusion",
+        "consistency",
+        "dossier",
+        "impacts",
+        "report",
+    }
 )
 """Verbs that only read: pointed at a ledger that does not exist, they create nothing."""
 
@@ -251,6 +263,7 @@ VERB_GROUPS: Final = (
     cli_dossier,
     cli_rights,
     cli_receipts,
+    cli_snapshots,
 )
 """Modules adding verbs: each has `register(verb, common)`. Add a group with one line."""
 

@@ -61,6 +61,9 @@ def register(verb: VerbAdder, common: object) -> None:
     p.add_argument(
         "--min-position", type=int, metavar="N", help="reflect at least the write at position N"
     )
+    from services.cli.snapshots import add_filter_flags  # it imports this module's helpers
+
+    add_filter_flags(p)
 
 
 # ------------------------------------------------------------------ project
@@ -147,6 +150,8 @@ def _is_header(text: str) -> bool:
 
 def cmd_filter(args: argparse.Namespace, services: Services) -> int:
     """Print the allowed `subject,content` lines of stdin, as they are decided."""
+    if args.input is not None or args.output is not None:
+        raise InvalidInputError("--input and --output filter against a --snapshot DIR")
     stdin: TextIO = sys.stdin
     allowed = services.reader.filter(
         args.purpose,
@@ -157,10 +162,15 @@ def cmd_filter(args: argparse.Namespace, services: Services) -> int:
         min_position=args.min_position,
         model=args.model,
     )
+    return write_pairs(allowed, json=args.json)
+
+
+def write_pairs(allowed: Iterable[tuple[str, str]], *, json: bool) -> int:
+    """Print allowed pairs as `subject,content` lines (JSON objects with `json`); return 0."""
     out = sys.stdout
     try:
         for count, (subject, content) in enumerate(allowed, 1):
-            if args.json:
+            if json:
                 out.write(orjson.dumps({"subject": subject, "content": content}).decode() + "\n")
             else:
                 out.write(f"{subject},{content}\n")

@@ -49,6 +49,7 @@ from services.http.routes.ledger import ledger_router
 from services.http.routes.overview import overview_router
 from services.http.routes.permissions import permissions_router
 from services.http.routes.rights import rights_router
+from services.http.routes.snapshots import snapshots_router
 from services.http.routes.ui import ui_router
 from services.http.schemas import FilterRequest, Problem
 from services.http.store_watch import StoreWatch
@@ -134,6 +135,7 @@ def create_app(services: Services, *, committer: Committer | None = None) -> Fas
     app.include_router(ledger_router(services, auth), dependencies=gated)
     app.include_router(dossier_router(services, auth), dependencies=gated)
     app.include_router(overview_router(services, auth), dependencies=gated)
+    app.include_router(snapshots_router(services, auth), dependencies=gated)
     app.include_router(ui_router())
     app.include_router(
         redoc_router(

@@ -3,7 +3,9 @@
 | access      | roles                   | routes                                                  |
 | ----------- | ----------------------- | ------------------------------------------------------- |
 | `RECORD`    | writer, admin           | grants, revocations, terms acceptances, voids           |
-| `READ`      | reader, auditor, admin  | check, filter, AI signals, checkpoint and proofs        |
+| `READ`      | reader, auditor, admin, | check, filter, AI signals, checkpoint and proofs,       |
+|             | data                    | datasets and snapshot files                             |
+| `DATA`      | data, admin             | snapshot creation, dataset registration                 |
 | `AUDIT`     | auditor, admin          | subject history (shows decrypted evidence)              |
 | `ADMINISTER`| admin                   | terms publication, erasure                              |
 
@@ -40,7 +42,8 @@ class Access(Enum):
     """What a route needs; each value is the set of roles that have it."""
 
     RECORD = frozenset({Role.WRITER, Role.ADMIN})
-    READ = frozenset({Role.READER, Role.AUDITOR, Role.ADMIN})
+    READ = frozenset({Role.READER, Role.AUDITOR, Role.ADMIN, Role.DATA})
+    DATA = frozenset({Role.DATA, Role.ADMIN})
     AUDIT = frozenset({Role.AUDITOR, Role.ADMIN})
     ADMINISTER = frozenset({Role.ADMIN})
 

@@ -7,7 +7,7 @@ names in `wire.py`.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import orjson
@@ -16,6 +16,7 @@ from ledger.events import (
     ConsentExpired,
     ConsentGranted,
     ConsentRevoked,
+    DatasetRegistered,
     Entry,
     EventVoided,
     LedgerEvent,
@@ -27,6 +28,8 @@ from ledger.instants import format_instant
 from projections.permission_changes import PermissionKey, PermissionState, SubjectStep
 from services.kafka.topics import TopicNames
 from services.kafka.wire import (
+    DATASET_KEY_PREFIX,
+    SCHEMA_DATASET_IMPACT,
     SCHEMA_EVENT,
     SCHEMA_PERMISSION,
     SCHEMA_PERMISSION_CHANGE,
@@ -92,6 +95,8 @@ def event_key(event: LedgerEvent) -> bytes:
     """Return the events-topic key: the subject, or `terms:<version>` for TermsPublished."""
     if isinstance(event, SubjectEvent):
         return event.subject.encode()
+    if isinstance(event, DatasetRegistered):
+        return f"{DATASET_KEY_PREFIX}{event.name}".encode()
     assert isinstance(event, TermsPublished)
     return f"{TERMS_KEY_PREFIX}{event.version}".encode()
 
@@ -184,3 +189,41 @@ def work_change_records(
         )
         for seq, (owner, state) in enumerate(changes, first_seq)
     ]
+
+
+def dataset_impact_records(
+    entry: Entry, impacts: Sequence[tuple[DatasetRegistered, Mapping[str, Any]]], names: TopicNames
+) -> list[OutgoingRecord]:
+    """Return one consent.dataset-impacts.v1 record per (dataset, impact) an entry caused.
+
+    Keyed by dataset name; headers carry the entry's position and event id (and `seq`,
+    the impact's index within the entry), so consumers deduplicate as on other topics.
+    """
+    event = entry.event
+    records = []
+    for seq, (dataset, impact) in enumerate(impacts):
+        value = {
+            "dataset": dataset.name,
+            "model": dataset.model,
+            "model_version": dataset.model_version,
+            "snapshot_id": dataset.snapshot_id,
+            **impact,
+            "type": type(event).type_name,
+            "position": entry.position,
+            "recorded_at": format_instant(event.recorded_at),
+        }
+        records.append(
+            OutgoingRecord(
+                names.dataset_impacts,
+                dataset.name.encode(),
+                orjson.dumps(value),
+                headers(
+                    entry.position,
+                    str(event.event_id),
+                    type(event).type_name,
+                    SCHEMA_DATASET_IMPACT,
+                    seq,
+                ),
+            )
+        )
+    return records

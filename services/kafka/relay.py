@@ -33,9 +33,10 @@ from ledger.errors import ErrorKind, InvalidInputError, LedgerError, StoreUnavai
 from ledger.events import ContentRegistered, Entry, EventVoided, LedgerEvent, SubjectEvent
 from projections.database import Database, translate_driver_errors
 from projections.permission_changes import PermissionChangeDeriver, SubjectStep
+from projections.snapshots.lineage import Lineage
 from projections.work_changes import work_changes
 from services.kafka import DEFAULT_BATCH_SIZE, DEFAULT_POLL_INTERVAL_S
-from services.kafka.records import entry_records, work_change_records
+from services.kafka.records import dataset_impact_records, entry_records, work_change_records
 from services.kafka.topics import (
     DEFAULT_PARTITIONS,
     TopicNames,
@@ -275,6 +276,7 @@ class Relay:
     publisher: Publisher
     names: TopicNames
     checkpoints: CheckpointSource | None = None
+    lineage: Lineage | None = None  # registered datasets: publish their impacts
     options: RelayOptions = field(default_factory=RelayOptions)
     stats: RelayStats = field(default_factory=RelayStats)
 
@@ -356,6 +358,11 @@ class Relay:
                 histories[subject] = self.ledger.subject_entries(subject)
             return histories[subject]
 
+        in_datasets = (
+            self.lineage.datasets.datasets_of(sorted(subjects))
+            if self.lineage is not None and subjects
+            else {}
+        )
         records: list[OutgoingRecord] = []
         for entry in entries:
             event = entry.event
@@ -392,6 +399,17 @@ class Relay:
                     records.extend(
                         work_change_records(entry, changed, self.names, len(step.changes))
                     )
+            if isinstance(event, SubjectEvent) and event.subject in in_datasets:
+                assert self.lineage is not None
+                assert index is not None
+                impacts = self.lineage.entry_impacts(
+                    history, index, terms, in_datasets[event.subject]
+                )
+                records.extend(
+                    dataset_impact_records(
+                        entry, [(d.event, i.to_json()) for d, i in impacts], self.names
+                    )
+                )
             log.debug(
                 "relay.event_prepared",
                 event_id=str(event.event_id),
@@ -505,6 +523,7 @@ def build_relay(
         publisher=publisher,
         names=names,
         checkpoints=services.log,
+        lineage=services.lineage,
         options=options or RelayOptions(),
     )
 

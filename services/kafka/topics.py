@@ -49,6 +49,8 @@ class TopicNames:
     """Current permission per `subject|purpose|party|scope`; compacted, tombstone on erasure."""
     checkpoints: str = "consent.checkpoints.v1"
     """Each signed checkpoint, keyed by log id; compacted."""
+    dataset_impacts: str = "consent.dataset-impacts.v1"
+    """Each registered dataset's item turned from allowed to denied, keyed by dataset."""
 
     def __post_init__(self) -> None:
         """Reject illegal or duplicate topic names."""
@@ -59,9 +61,16 @@ class TopicNames:
         if len(set(self.all())) != len(self.all()):
             raise ValueError(f"topic names must differ, got {self.all()}")
 
-    def all(self) -> tuple[str, str, str, str]:
-        """Return the four names in BRIEF order: events, changes, permissions, checkpoints."""
-        return (self.events, self.permission_changes, self.permissions, self.checkpoints)
+    def all(self) -> tuple[str, ...]:
+        """Return the names in BRIEF order: events, changes, permissions, checkpoints,
+        then dataset impacts (issue 10)."""
+        return (
+            self.events,
+            self.permission_changes,
+            self.permissions,
+            self.checkpoints,
+            self.dataset_impacts,
+        )
 
     def compacted(self) -> tuple[str, str]:
         """Return the names of the compacted topics (permissions, checkpoints)."""
@@ -104,6 +113,7 @@ def topic_specs(
         TopicSpec(names.permission_changes, partitions, dict(timed)),
         TopicSpec(names.permissions, partitions, dict(compacted)),
         TopicSpec(names.checkpoints, partitions, dict(compacted)),
+        TopicSpec(names.dataset_impacts, partitions, dict(timed)),
     )
 
 

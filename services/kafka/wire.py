@@ -33,6 +33,8 @@ SCHEMA_EVENT: Final = "consent.event/1"
 SCHEMA_PERMISSION_CHANGE: Final = "consent.permission-change/1"
 SCHEMA_PERMISSION: Final = "consent.permission/1"
 SCHEMA_CHECKPOINT: Final = "consent.checkpoint/1"
+SCHEMA_DATASET_IMPACT: Final = "consent.dataset-impact/1"
+DATASET_KEY_PREFIX: Final = "dataset:"
 
 KEY_SEPARATOR: Final = "|"
 """Joins `subject|purpose|party|scope`, the key of the permissions topic."""

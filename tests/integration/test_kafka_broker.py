@@ -141,6 +141,7 @@ def test_ensure_topics_creates_time_retained_and_compacted_topics_once(
         names.permission_changes: "delete",
         names.permissions: "compact",
         names.checkpoints: "compact",
+        names.dataset_impacts: "delete",
     }
     assert configs[names.events]["retention.ms"]["value"] == "3600000"
 
