@@ -103,3 +103,12 @@ def test_a_non_json_body_with_an_idempotency_key_is_422_and_writes_nothing(
     headers = {**api.auth(), "Content-Type": "application/json", "Idempotency-Key": "k-1"}
     response = api.client.post(route, content=b"\xff\xfe not json", headers=headers)
     assert_refused(api, response, before, {422})
+
+
+@pytest.mark.parametrize(
+    "params", [{"prefix": "\u00fa\x00"}, {"prefix": "a b"}, {"after": "x\x00"}]
+)
+def test_a_subject_search_with_control_characters_is_422(api: Api, params: dict[str, str]) -> None:
+    response = api.get("/v1/subjects", Role.AUDITOR, params=params)
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")

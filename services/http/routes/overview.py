@@ -6,7 +6,7 @@ Thin shells over the read models' subject index and
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Final
 
 from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import Response
@@ -37,6 +37,10 @@ purpose x {platform, each named party, `*`} decided at `at` as known at `known_a
 """
 
 
+PREFIX_PATTERN: Final = IDENTIFIER_PATTERN.replace("{1,256}", "{0,256}")
+"""A subject id's start: the identifier rule, possibly empty."""
+
+
 def overview_router(services: Services, auth: Authenticator) -> APIRouter:
     """Return the subject search and overview routes, wired to one deployment."""
     router = APIRouter(prefix="/v1", tags=["audit"], route_class=LedgerRoute)
@@ -52,10 +56,11 @@ def overview_router(services: Services, auth: Authenticator) -> APIRouter:
         "following page, null at the end.",
     )
     def subjects(
-        prefix: Annotated[str, Query(max_length=256, description="Start of the id.")] = "",
+        prefix: Annotated[str, Query(pattern=PREFIX_PATTERN, description="Start of the id.")] = "",
         limit: Annotated[int, Query(ge=1, le=MAX_SUBJECT_PAGE)] = DEFAULT_SUBJECT_PAGE,
         after: Annotated[
-            str | None, Query(max_length=256, description="Show subjects after this id.")
+            str | None,
+            Query(pattern=IDENTIFIER_PATTERN, description="Show subjects after this id."),
         ] = None,
     ) -> Response:
         services.reader.fresh()
