@@ -16,7 +16,13 @@ from typing import TYPE_CHECKING, Final
 from uuid import UUID
 
 from ledger.commands import AcceptTerms, Erase, Grant, PublishTerms, Revoke, Void
-from ledger.errors import ConflictError, ErrorKind, InvalidInputError, LedgerError
+from ledger.errors import (
+    ConflictError,
+    ErrorKind,
+    InvalidInputError,
+    LedgerError,
+    LedgerNotFoundError,
+)
 from projections.history import history_json
 from services.bootstrap import Services, bootstrap
 from services.cli import api as cli_api
@@ -400,7 +406,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         offline = getattr(args, "offline_handler", None)
         if offline is not None:  # a verb that needs no ledger (e.g. verify): no bootstrap
             return int(offline(args))
-        services = bootstrap(settings, existing_only=getattr(args, "read_only", False))
+        try:
+            services = bootstrap(settings, existing_only=getattr(args, "read_only", False))
+        except LedgerNotFoundError:
+            check_input = getattr(args, "check_input", None)
+            if check_input is not None:  # bad input is refused first, as on any ledger
+                check_input(args)
+            raise
         handler: Handler = args.handler
         return handler(args, services)
     except LedgerError as error:
