@@ -15,7 +15,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, Protocol
 
-from ledger.errors import LedgerError
+from ledger.errors import InvalidInputError, LedgerError
 from ledger.instants import parse_instant
 from ledger.vocabulary import ASPECTS
 
@@ -152,3 +152,21 @@ def global_flags() -> Parser:
     )
     common.add_argument("--json", action="store_true", help="print machine-readable JSON")
     return common
+
+
+def evidence_from(args: argparse.Namespace) -> dict[str, str] | None:
+    """Collect `--channel`, `--method` and `--evidence KEY=VALUE` flags into evidence."""
+    evidence: dict[str, str] = {}
+    if getattr(args, "channel", None):
+        evidence["channel"] = args.channel
+    if getattr(args, "method", None):
+        evidence["method"] = args.method
+    for pair in getattr(args, "evidence", None) or []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise InvalidInputError(f"--evidence {pair!r}: want KEY=VALUE")
+        evidence[key] = value
+    return evidence or None
+
+
+# ------------------------------------------------------------------ handlers

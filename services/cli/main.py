@@ -16,11 +16,17 @@ from typing import TYPE_CHECKING, Final
 from uuid import UUID
 
 from ledger.commands import AcceptTerms, Erase, Grant, PublishTerms, Revoke, Void
-from ledger.errors import ConflictError, ErrorKind, InvalidInputError, LedgerError
+from ledger.errors import (
+    ErrorKind,
+    InvalidInputError,
+    LedgerError,
+    LedgerNotFoundError,
+)
 from projections.history import history_json
 from services.bootstrap import Services, bootstrap
 from services.cli import api as cli_api
 from services.cli import audit as cli_audit
+from services.cli import demo as cli_demo
 from services.cli import dossier as cli_dossier
 from services.cli import projections as cli_projections
 from services.cli import receipts as cli_receipts
@@ -33,6 +39,7 @@ from services.cli.args import (
     Parser,
     actor_flag,
     evidence_flags,
+    evidence_from,
     global_flags,
     scope_flags,
     subject_purpose,
@@ -69,24 +76,6 @@ READ_ONLY_VERBS = frozenset(
     }
 )
 """Verbs that only read: pointed at a ledger that does not exist, they create nothing."""
-
-
-def evidence_from(args: argparse.Namespace) -> dict[str, str] | None:
-    """Collect `--channel`, `--method` and `--evidence KEY=VALUE` flags into evidence."""
-    evidence: dict[str, str] = {}
-    if getattr(args, "channel", None):
-        evidence["channel"] = args.channel
-    if getattr(args, "method", None):
-        evidence["method"] = args.method
-    for pair in getattr(args, "evidence", None) or []:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise InvalidInputError(f"--evidence {pair!r}: want KEY=VALUE")
-        evidence[key] = value
-    return evidence or None
-
-
-# ------------------------------------------------------------------ handlers
 
 
 def cmd_terms_publish(args: argparse.Namespace, services: Services) -> int:
@@ -228,23 +217,6 @@ def cmd_history(args: argparse.Namespace, services: Services) -> int:
     return 0
 
 
-def cmd_demo(args: argparse.Namespace, services: Services) -> int:
-    """Load the demo scenario into an empty ledger (once) and print the walkthrough."""
-    from services.demo import find_scenario, load_demo, walkthrough
-
-    scenario = find_scenario(services.ledger)
-    if scenario is None:
-        held = services.ledger.ledger_position()
-        if held:
-            raise ConflictError(
-                f"the ledger already holds events (position {held}) but not the demo; "
-                "the demo loads only into an empty ledger (pass --database-url for a new one)"
-            )
-        scenario = load_demo(services.ledger)
-    walkthrough(services.ledger, scenario, print)
-    return 0
-
-
 # ------------------------------------------------------------------- parser
 
 GLOBAL_FLAGS: Final = {
@@ -256,6 +228,7 @@ GLOBAL_FLAGS: Final = {
 """The flags every verb takes, before or after it, and their value when absent."""
 
 VERB_GROUPS: Final = (
+    cli_demo,
     cli_projections,
     cli_api,
     cli_audit,
@@ -350,8 +323,6 @@ def build_parser() -> Parser:
     subject_purpose(p, purpose=False)
     p.add_argument("--reason", help="why (e.g. the request's reference)")
 
-    verb("demo", cmd_demo, "load the SoundCloud 2024-2025 scenario and walk through it")
-
     for group in VERB_GROUPS:
         group.register(verb, common)
     return parser
@@ -400,7 +371,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         offline = getattr(args, "offline_handler", None)
         if offline is not None:  # a verb that needs no ledger (e.g. verify): no bootstrap
             return int(offline(args))
-        services = bootstrap(settings, existing_only=getattr(args, "read_only", False))
+        try:
+            services = bootstrap(settings, existing_only=getattr(args, "read_only", False))
+        except LedgerNotFoundError:
+            check_input = getattr(args, "check_input", None)
+            if check_input is not None:  # bad input is refused first, as on any ledger
+                check_input(args)
+            raise
         handler: Handler = args.handler
         return handler(args, services)
     except LedgerError as error:

@@ -51,6 +51,7 @@ def register(verb: VerbAdder, common: object) -> None:
     )
 
     p = verb("filter", cmd_filter, "print the subject,content lines of stdin that may be used")
+    p.set_defaults(check_input=check_stdin)
     p.add_argument("purpose", help="a purpose of the vocabulary (see consent-ledger --help)")
     p.add_argument(
         "--party", default="platform", help="platform (the default), a third party or '*'"
@@ -141,6 +142,12 @@ def read_pairs(lines: Iterable[str]) -> Iterator[tuple[str, str]]:
             )
         except InvalidIdentifierError as error:
             raise InvalidInputError(f"stdin line {number}: {error.detail}") from None
+
+
+def check_stdin(args: argparse.Namespace) -> None:
+    """Read every stdin line and refuse a malformed one (for a ledger that is missing)."""
+    for _ in read_pairs(sys.stdin):
+        pass
 
 
 def _is_header(text: str) -> bool:

@@ -47,8 +47,8 @@ def register(verb: Any, common: Any) -> None:
     actions = group.add_subparsers(dest="snapshot_verb", metavar="ACTION", parser_class=type(group))
     actions.required = True
     p = verb("create", cmd_snapshot_create, "write a signed snapshot of one question", actions)
-    p.add_argument("out_dir", metavar="OUT_DIR", type=Path)
-    p.add_argument("--purpose", required=True)
+    p.add_argument("out_dir", metavar="OUT_DIR", type=Path, help="a new or empty folder")
+    p.add_argument("--purpose", required=True, help="the purpose the snapshot answers")
     p.add_argument("--party", default="platform", help="platform, a third party or '*'")
     p.add_argument("--aspect", default="all", help="music, voice, likeness or all")
     p.add_argument("--at", type=_instant("--at"), help="effective instant (default now)")
@@ -58,7 +58,7 @@ def register(verb: Any, common: Any) -> None:
         "verify", _never, "verify a snapshot offline (and its rows against an export)", actions
     )
     p.set_defaults(offline_handler=cmd_snapshot_verify)
-    p.add_argument("directory", metavar="DIR", type=Path)
+    p.add_argument("directory", metavar="DIR", type=Path, help="the snapshot folder")
     p.add_argument("--public-key", type=Path, metavar="FILE", help="the log's trusted public key")
     p.add_argument(
         "--export", type=Path, metavar="EXPORT_DIR", help="recompute every row from this export"
@@ -68,10 +68,12 @@ def register(verb: Any, common: Any) -> None:
     actions = group.add_subparsers(dest="datasets_verb", metavar="ACTION", parser_class=type(group))
     actions.required = True
     p = verb("register", cmd_datasets_register, "record a dataset built from a snapshot", actions)
-    p.add_argument("name", metavar="NAME")
-    p.add_argument("--snapshot", required=True, type=Path, metavar="DIR")
-    p.add_argument("--model", metavar="M")
-    p.add_argument("--model-version", metavar="V")
+    p.add_argument("name", metavar="NAME", help="the dataset's name")
+    p.add_argument(
+        "--snapshot", required=True, type=Path, metavar="DIR", help="the snapshot it was cut from"
+    )
+    p.add_argument("--model", metavar="M", help="the model trained on it")
+    p.add_argument("--model-version", metavar="V", help="that model's version")
     p.add_argument(
         "--items",
         type=Path,
@@ -81,10 +83,10 @@ def register(verb: Any, common: Any) -> None:
     p = verb(
         "impacts", cmd_datasets_impacts, "what the snapshot allowed that is denied now", actions
     )
-    p.add_argument("name", metavar="NAME")
+    p.add_argument("name", metavar="NAME", help="a registered dataset")
     p = verb("report", cmd_datasets_report, "training-content summary of a dataset", actions)
-    p.add_argument("name", metavar="NAME")
-    p.add_argument("--format", choices=("json", "md"), default="json")
+    p.add_argument("name", metavar="NAME", help="a registered dataset")
+    p.add_argument("--format", choices=("json", "md"), default="json", help="json (default) or md")
 
 
 def add_filter_flags(p: Any) -> None:
