@@ -10,6 +10,7 @@ import contextlib
 import io
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
+from unittest import mock
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -90,7 +91,12 @@ def test_any_command_line_exits_with_a_documented_code_and_one_line(
     url, data = ledger_url
     before = position(url, data)
     err, out = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(out):
+    stdin = io.StringIO("")  # verbs that read stdin (filter) get an empty input
+    with (
+        contextlib.redirect_stderr(err),
+        contextlib.redirect_stdout(out),
+        mock.patch("sys.stdin", stdin),
+    ):
         code = main([verb, *rest, "--database-url", url, "--data-dir", str(data)])
     assert code in EXIT_CODES, (verb, rest, code, err.getvalue())
     if code not in (0, 1):
