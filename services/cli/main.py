@@ -1,3 +1,4 @@
+# long module: the ledger verbs' handlers and the one parser that registers every verb group
 """`consent-ledger`: the command line, a thin shell over the ledger's use cases.
 
 Every verb parses its words, calls one use case and prints the result (`--json` for
