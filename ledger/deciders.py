@@ -219,7 +219,7 @@ def decide_void(state: WriteState, command: Void, now: datetime) -> LedgerEvent:
     if not isinstance(target, VOIDABLE):
         raise EventNotVoidableError(
             f"event {command.voided_event_id} is a {type(target).type_name}; only grants, "
-            "revocations, terms acceptances and content registrations can be voided"
+            "revocations and terms acceptances (and content registrations) can be voided"
         )
     for earlier in state.stream.events:
         if isinstance(earlier, EventVoided) and earlier.voided_event_id == target.event_id:
