@@ -230,7 +230,7 @@ def test_voiding_a_void_or_terms_publication_is_refused(cli: Cli) -> None:
     for target in (published["event_id"], void["event_id"]):
         code, _, err = cli("void", str(target), "--reason", "no")
         assert code == 2
-        assert "only grants, revocations, terms acceptances" in err  # and registrations (§2.1)
+        assert "only grants, revocations and terms acceptances" in err
 
 
 def test_demo_walks_through_every_rule_and_loads_only_once(cli: Cli) -> None:
