@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 export LEDGER_DATABASE_URL ?= $(DB)
 
-.PHONY: run test test-slow install install-test lint postgres bench clean kafka
+.PHONY: run test test-slow install install-test lint postgres bench cluster clean kafka
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -24,16 +24,23 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 install: $(VENV)/.installed
 install-test: $(VENV)/.installed-test
 
-## run: load the demo into an SQLite ledger (if empty) and run the main job
+## run: load the demo into an SQLite ledger (if empty), serve it with a worker beside it
+## (expiries, time-driven checkpoints); Ctrl-C stops both
 run: install
 	@mkdir -p var
 	$(BIN)/consent-ledger demo
+	@$(BIN)/consent-ledger worker & worker=$$!; \
+	trap 'kill $$worker 2>/dev/null; wait $$worker 2>/dev/null' EXIT INT TERM; \
 	$(BIN)/consent-ledger serve --host $(HOST) --port $(PORT)
 
 ## kafka: run a local Kafka-protocol broker (Tansu, a dev/test tool from the test extras) on KAFKA_PORT
 KAFKA_PORT ?= 9092
 kafka: install-test
 	$(BIN)/python -m tests.support.kafka_broker --port $(KAFKA_PORT)
+## cluster: two APIs, two workers, a Kafka-protocol broker and PostgreSQL on this machine,
+## smoke-tested end to end, then stopped (no Docker)
+cluster: install-test postgres
+	PYTHON=$(BIN)/python deploy/local-cluster
 
 ## postgres: start the local PostgreSQL cluster if it is down (Debian's pg_ctlcluster)
 postgres:

@@ -19,6 +19,7 @@ BENCHMARKS: dict[str, str] = {
     "relay": "bench.relay",  # Kafka relay throughput, revocation latency, broker ceiling (issue 6)
     "snapshots": "bench.snapshots",  # snapshots, snapshot filter, CLI and Spark (issue 10)
     "writes": "bench.writes",  # write pipeline: deciders, 1 tx/write, group commit, index (issue 9)
+    "topology": "bench.topology",  # leader takeover, table sizes per subject, tiles (issue 12)
 }
 
 

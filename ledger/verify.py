@@ -108,6 +108,7 @@ def verify_export(
     *,
     public_key: bytes | None = None,
     since_checkpoint: Mapping[str, Any] | None = None,
+    since_public_key: bytes | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> VerifyReport:
     """Check every record, proof and signature of the export in `directory`.
@@ -116,7 +117,9 @@ def verify_export(
     that key; with None the key the export carries is used, which proves integrity
     but not origin (the report says so). With `since_checkpoint` (an earlier
     checkpoint.json object) the export's tree must extend the earlier one, proven by
-    consistency.json. `progress` is called with the number of records checked so far.
+    consistency.json; it must be signed by the export's key, or by `since_public_key`
+    when the log's signing key was rotated in between. `progress` is called with the
+    number of records checked so far.
     Raises VerificationError at the first failure.
     """
     trusted_b64 = b64encode(public_key) if public_key is not None else None
@@ -130,7 +133,9 @@ def verify_export(
     export_filter, manifest_records = _verify_manifest(directory, checkpoint, key_raw)
     consistent_from = None
     if since_checkpoint is not None:
-        consistent_from = _verify_since(directory, since_checkpoint, checkpoint, key_raw)
+        consistent_from = _verify_since(
+            directory, since_checkpoint, checkpoint, since_public_key or key_raw
+        )
     records = _verify_records(directory, checkpoint, export_filter, progress)
     if records != manifest_records:
         raise VerificationError(

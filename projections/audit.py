@@ -25,6 +25,7 @@ from typing import Any, Final
 from eventsourcing.persistence import Notification
 
 from ledger.checkpoint import CheckpointError, verify_signed_checkpoint
+from ledger.encoding import b64encode
 from ledger.errors import ConflictError, NotFoundError
 from ledger.merkle import Frontier
 from ledger.records import RecordError, leaf_hash_of, record_of
@@ -196,9 +197,14 @@ def audit_ledger(
 
 
 def _require_signed(log: LogService, checkpoint: StoredCheckpoint) -> None:
-    """Raise CheckpointUntrustedError unless the checkpoint verifies under the log key."""
+    """Raise CheckpointUntrustedError unless the checkpoint verifies under a log key.
+
+    The log's keys are its current signing key and those rotated out (`retired_keys`).
+    """
+    stored = checkpoint.signed.public_key
+    trusted = stored if stored in log.trusted_keys() else log.key.public_key_raw()
     try:
-        verify_signed_checkpoint(checkpoint.to_json(), log.key.public_key_b64())
+        verify_signed_checkpoint(checkpoint.to_json(), b64encode(trusted))
     except CheckpointError as error:
         raise CheckpointUntrustedError(
             f"checkpoint of tree size {checkpoint.tree_size}: {error}"

@@ -45,7 +45,13 @@ from ledger.verify import (
 from projections.export_readme import export_readme
 from projections.merkle_log import LeafRow, LogService, StoredCheckpoint, decode_entry
 
-__all__ = ["ExportMismatchError", "ExportSummary", "export_ledger", "require_empty_directory"]
+__all__ = [
+    "ExportMismatchError",
+    "ExportSummary",
+    "export_ledger",
+    "require_empty_directory",
+    "scan_batches",
+]
 
 DEFAULT_BATCH: Final = 1000  # leaves per read, proof batch and progress step
 
@@ -210,7 +216,7 @@ class _Writer:
             if self.filter.subjects is not None:
                 batches = _subject_batches(self.log, self.filter.subjects, size, batch_size)
             else:
-                batches = _scan_batches(self.log, size, batch_size)
+                batches = scan_batches(self.log, size, batch_size)
             for done, total, pairs in batches:
                 chosen: list[tuple[LeafRow, Entry, bytes]] = []
                 for leaf, entry in pairs:
@@ -292,10 +298,10 @@ class _Writer:
 Batch = tuple[int, int, list[tuple[LeafRow, Entry]]]
 
 
-def _scan_batches(log: LogService, size: int, batch_size: int) -> Iterator[Batch]:
-    """Yield every leaf of the tree of `size` leaves with its stored event, in batches."""
+def scan_batches(log: LogService, size: int, batch_size: int, *, first: int = 0) -> Iterator[Batch]:
+    """Yield the leaves `first` … `size` - 1 of the tree with their stored events, in batches."""
     recorder = log.ledger.recorder
-    for start in range(0, size, batch_size):
+    for start in range(first, size, batch_size):
         leaves = log.leaves(start, min(size, start + batch_size))
         if len(leaves) != min(size, start + batch_size) - start:
             raise ExportMismatchError(

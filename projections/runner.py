@@ -49,6 +49,10 @@ class ViewSource(Protocol):
         ...
 
 
+Guard = Callable[[], bool]
+"""Asked before each batch: may this process write now (does it hold the lease)?"""
+
+
 class DueWork(Protocol):
     """Work the worker runs after each catch-up (the expiry scheduler)."""
 
@@ -135,16 +139,28 @@ class Projector:
 
     # ------------------------------------------------------------------ catch-up
 
-    def catch_up(self, *, target: int | None = None, deadline: float | None = None) -> int:
+    def catch_up(
+        self,
+        *,
+        target: int | None = None,
+        deadline: float | None = None,
+        guard: Guard | None = None,
+    ) -> int:
         """Apply batches until the view reaches `target` (or the log's end); return its position.
 
         `deadline` is a `time.monotonic()` instant after which no new batch starts.
+        `guard` is asked before each batch (a leader lease: fencing); False stops.
         Batches applied meanwhile by another projector are skipped, not repeated.
         """
-        return self._catch_up(self.view, target=target, deadline=deadline)
+        return self._catch_up(self.view, target=target, deadline=deadline, guard=guard)
 
     def _catch_up(
-        self, view: PermissionsView, *, target: int | None = None, deadline: float | None = None
+        self,
+        view: PermissionsView,
+        *,
+        target: int | None = None,
+        deadline: float | None = None,
+        guard: Guard | None = None,
     ) -> int:
         """Apply batches of the ledger to `view` (the live one or a rebuild's shadow)."""
         live = view is self.view
@@ -153,6 +169,8 @@ class Projector:
             self._saw(after)
         while target is None or after < target:
             if deadline is not None and time.monotonic() >= deadline:
+                break
+            if guard is not None and not guard():
                 break
             with translate_driver_errors("the event store is unavailable"):
                 notifications = self.ledger.recorder.select_notifications(
@@ -220,19 +238,24 @@ class Projector:
 
     # ------------------------------------------------------------------- worker
 
-    def run(self, stop: threading.Event, *, due: DueWork | None = None) -> None:
+    def run(
+        self, stop: threading.Event, *, due: DueWork | None = None, guard: Guard | None = None
+    ) -> None:
         """Follow the ledger until `stop` is set: catch up, run due work, wait for news.
 
-        A store outage is logged and retried with back-off; the worker does not die of it.
+        With `guard` (a leader lease), only while it answers True, checked before every
+        batch; a stand-by just waits. A store outage is logged and retried with
+        back-off; the worker does not die of it.
         """
         waiter = self._waiter()
         retrying = store_outage(self.poll_seconds).retrying()
         try:
             while not stop.is_set():
                 try:
-                    self.catch_up()
-                    if due is not None and due.run_due():
-                        self.catch_up()
+                    if guard is None or guard():
+                        self.catch_up(guard=guard)
+                        if due is not None and due.run_due():
+                            self.catch_up(guard=guard)
                     retrying.succeeded()
                 except StoreUnavailableError as error:
                     _log.warning("projection_store_unavailable", error=str(error))
@@ -247,13 +270,17 @@ class Projector:
             if close is not None:
                 close()
 
-    def start_background(self, *, due: DueWork | None = None) -> None:
+    def start_background(self, *, due: DueWork | None = None, guard: Guard | None = None) -> None:
         """Run the worker in a daemon thread (the HTTP server's projector)."""
         if self.running:
             return
         self._stop.clear()
         self._thread = threading.Thread(
-            target=self.run, args=(self._stop,), kwargs={"due": due}, name="projector", daemon=True
+            target=self.run,
+            args=(self._stop,),
+            kwargs={"due": due, "guard": guard},
+            name="projector",
+            daemon=True,
         )
         self._thread.start()
 

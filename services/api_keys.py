@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Final
 
-from ledger.errors import InvalidInputError
+from ledger.errors import InvalidInputError, NotFoundError
 from ledger.instants import format_instant
 from projections.database import Cursor, Database
 
@@ -126,6 +126,52 @@ class ApiKeyStore:
             return None
         return ApiKey(str(row[0]), Role(str(row[1])), str(row[2]))
 
+    def list(self) -> list[ApiKey]:
+        """Return every key's public facts, by name then creation time (never a secret)."""
+        self.ensure_table()
+        with self.database.transaction() as cursor:
+            cursor.execute("SELECT name, role, created_at FROM api_keys ORDER BY name, created_at")
+            rows = cursor.fetchall()
+        return [ApiKey(str(name), Role(str(role)), str(created)) for name, role, created in rows]
+
+    def revoke(self, name: str) -> int:
+        """Delete every key named `name`; return how many. Raises UnknownKeyError if none.
+
+        Servers refuse a revoked key within `services.http.auth.CACHE_SECONDS`.
+        """
+        self.ensure_table()
+        with self.database.transaction() as cursor:
+            sql = self.database.sql
+            cursor.execute(sql("SELECT COUNT(*) FROM api_keys WHERE name = ?"), [name])
+            count = int(cursor.fetchone()[0])
+            cursor.execute(sql("DELETE FROM api_keys WHERE name = ?"), [name])
+        if count == 0:
+            raise UnknownKeyError(f"no API key is named {name!r}")
+        return count
+
+    def rotate(self, name: str) -> tuple[ApiKey, str]:
+        """Replace the keys named `name` by one new key of the same role; return it and its secret.
+
+        The old secrets stop working in the same transaction. Raises UnknownKeyError if
+        no key has that name.
+        """
+        self.ensure_table()
+        secret = new_secret()
+        with self.database.transaction() as cursor:
+            cursor.execute(
+                self.database.sql(
+                    "SELECT role FROM api_keys WHERE name = ? ORDER BY created_at DESC"
+                ),
+                [name],
+            )
+            row = cursor.fetchone()
+            if row is None:
+                raise UnknownKeyError(f"no API key is named {name!r}")
+            key = ApiKey(name, Role(str(row[0])), format_instant(datetime.now(UTC)))
+            cursor.execute(self.database.sql("DELETE FROM api_keys WHERE name = ?"), [name])
+            self._insert(cursor, key, secret)
+        return key, secret
+
     def count(self) -> int:
         """Return how many keys are stored."""
         self.ensure_table()
@@ -140,6 +186,12 @@ class ApiKeyStore:
             ),
             [key_digest(secret), key.name, key.role.value, key.created_at],
         )
+
+
+class UnknownKeyError(NotFoundError):
+    """Refuse to revoke or rotate a key name that no key has."""
+
+    title = "Unknown API key"
 
 
 def _check_name(name: str) -> str:

@@ -18,10 +18,18 @@ from projections.reader import PermissionReader
 from projections.runner import Projector
 from projections.snapshots.lineage import DatasetStore, Lineage
 from services.api_keys import ApiKeyStore
-from services.keystore import MASTER_KEY_FILE, SqlSubjectKeyStore, load_or_create_secret
+from services.keystore import (
+    CHECKPOINT_KEY_FILE as CHECKPOINT_KEY_FILE,  # re-exported: tests and operators use it
+)
+from services.keystore import (
+    MASTER_KEY_FILE,
+    RETIRED_CHECKPOINT_KEYS_FILE,
+    SqlSubjectKeyStore,
+    load_or_create_secret,
+    load_retired_keys,
+)
+from services.leases import Leases
 from services.settings import Settings
-
-CHECKPOINT_KEY_FILE = "checkpoint-signing.key"  # Ed25519 key signing the log's checkpoints
 
 
 @dataclass
@@ -38,6 +46,7 @@ class Services:
     log: LogService  # the Merkle transparency log; its tables are created on first use
     transparency: LogAnswers  # what the /v1/ledger routes ask of the log
     lineage: Lineage  # training datasets registered from snapshots; tables on first use
+    leases: Leases  # who leads each background duty (services.worker)
 
     def close(self) -> None:
         """Release every connection the services hold."""
@@ -106,6 +115,7 @@ def bootstrap(
         database,
         load_signing_key_or_create(settings.resolved_data_dir() / CHECKPOINT_KEY_FILE),
         log_id=settings.log_id,
+        retired_keys=load_retired_keys(settings.resolved_data_dir() / RETIRED_CHECKPOINT_KEYS_FILE),
         every_events=settings.checkpoint_every_events,
         every_seconds=settings.checkpoint_every_seconds,
     )
@@ -120,4 +130,5 @@ def bootstrap(
         log=log,
         transparency=LogAnswers(log),
         lineage=Lineage(ledger, log, DatasetStore(database)),
+        leases=Leases(database),
     )

@@ -12,15 +12,22 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from ledger.encoding import Base64Error, b64decode
+from ledger.errors import InvalidInputError
 from ledger.key_files import require_private
 from projections.database import Database
 
 MASTER_KEY_FILE = "master.key"
-_AAD = b"consent-ledger/subject-key/v1|"
+CHECKPOINT_KEY_FILE = "checkpoint-signing.key"  # Ed25519 key signing the log's checkpoints
+RETIRED_CHECKPOINT_KEYS_FILE = "checkpoint-keys.retired"  # public keys rotated out, base64
+SUBJECT_KEY_AAD = b"consent-ledger/subject-key/v1|"
 
 
 def load_or_create_secret(path: Path, size: int = 32) -> bytes:
-    """Return the secret in `path`, creating it (mode 0600) on first run."""
+    """Return the secret in `path`, creating it (mode 0600) on first run.
+
+    Safe against a concurrent first run: the loser of the race loads the winner's key.
+    """
     if path.exists():
         require_private(path)
         secret = path.read_bytes()
@@ -29,12 +36,45 @@ def load_or_create_secret(path: Path, size: int = 32) -> bytes:
         return secret
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     secret = os.urandom(size)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    # Written aside, then linked into place: the key appears whole or not at all, and of
+    # two processes starting at once on a new data dir, the second loads the first's.
+    draft = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
         os.write(fd, secret)
+        os.fsync(fd)
     finally:
         os.close(fd)
+    try:
+        os.link(draft, path)
+    except FileExistsError:
+        return load_or_create_secret(path, size)
+    finally:
+        draft.unlink()
     return secret
+
+
+def load_retired_keys(path: Path) -> list[bytes]:
+    """Return the raw public keys listed in `path` (none if it does not exist)."""
+    if not path.exists():
+        return []
+    return public_key_lines(path.read_text(encoding="ascii"))
+
+
+def public_key_lines(text: str) -> list[bytes]:
+    """Parse `checkpoint-keys.retired`: one base64 raw Ed25519 public key per non-empty line."""
+    keys = []
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            raw = b64decode(line.strip())
+        except Base64Error:
+            raw = b""
+        if len(raw) != 32:
+            raise InvalidInputError(f"{RETIRED_CHECKPOINT_KEYS_FILE} line {number}: not a key")
+        keys.append(raw)
+    return keys
 
 
 class SqlSubjectKeyStore:
@@ -64,12 +104,14 @@ class SqlSubjectKeyStore:
             )
             row = cursor.fetchone()
             if row is not None:
-                return self._master.decrypt(bytes(row[0]), bytes(row[1]), _AAD + subject.encode())
+                return self._master.decrypt(
+                    bytes(row[0]), bytes(row[1]), SUBJECT_KEY_AAD + subject.encode()
+                )
             if not create:
                 return None
             key = AESGCM.generate_key(bit_length=256)
             nonce = os.urandom(12)
-            wrapped = self._master.encrypt(nonce, key, _AAD + subject.encode())
+            wrapped = self._master.encrypt(nonce, key, SUBJECT_KEY_AAD + subject.encode())
             cursor.execute(
                 sql("INSERT INTO subject_keys (subject, nonce, wrapped) VALUES (?, ?, ?)"),
                 [subject, nonce, wrapped],

@@ -68,6 +68,19 @@ class LogProofs(LogCheckpoints):
             )
             return [leaf_of(row) for row in cursor.fetchall()]
 
+    def nodes(self, level: int, start: int, stop: int) -> list[bytes]:
+        """Return the stored hashes of the perfect subtrees at `level` >= 1 with start <= idx
+        < stop, in order (those not complete yet are missing): what tiles are made of."""
+        with self._transaction() as cursor:
+            cursor.execute(
+                self._sql(
+                    "SELECT hash FROM merkle_nodes WHERE level = ? AND idx >= ? AND idx < ?"
+                    " ORDER BY idx"
+                ),
+                [level, start, stop],
+            )
+            return [bytes(row[0]) for row in cursor.fetchall()]
+
     def leaf_with_event_id(self, event_id: str) -> LeafRow | None:
         """Return the leaf holding an event id, or None (a scan; for audit findings only)."""
         with self._transaction() as cursor:

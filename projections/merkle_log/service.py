@@ -52,8 +52,13 @@ class LogService(LogProofs):
         log_id: str,
         every_events: int = 1000,
         every_seconds: float = 60.0,
+        retired_keys: Sequence[bytes] = (),
     ) -> None:
-        """Wire the log; `log_id` is also the signed note's origin and key name."""
+        """Wire the log; `log_id` is also the signed note's origin and key name.
+
+        `retired_keys` are the raw Ed25519 public keys of signing keys rotated out: the
+        checkpoints they signed stay trusted (`trusted_keys`).
+        """
         if not log_id or any(char.isspace() or char == "+" for char in log_id):
             raise InvalidInputError(
                 f"log id {log_id!r}: want a non-empty name without spaces or '+' "
@@ -70,7 +75,12 @@ class LogService(LogProofs):
         self.log_id = log_id
         self.every_events = every_events
         self.every_seconds = every_seconds
+        self.retired_keys = tuple(retired_keys)
         self._tables_ready = False
+
+    def trusted_keys(self) -> tuple[bytes, ...]:
+        """Return the raw public keys whose checkpoints this log trusts: current, then retired."""
+        return (self.key.public_key_raw(), *self.retired_keys)
 
     # ------------------------------------------------------------ the projection
 
@@ -80,19 +90,23 @@ class LogService(LogProofs):
         batch_size: int = DEFAULT_BATCH,
         deadline: float | None = None,
         progress: Callable[[int], None] | None = None,
+        guard: Callable[[], bool] | None = None,
     ) -> int:
         """Log every ledger event not logged yet, in batches; return how many were appended.
 
         Each batch is one transaction (leaves, nodes, tracking). A checkpoint is taken
         after each batch and at the end whenever the policy says one is due.
         `deadline` is a time.monotonic() instant after which no new batch starts.
-        `progress` gets the number of leaves appended so far. Raises RecordError if a
+        `progress` gets the number of leaves appended so far. `guard` (a leader lease)
+        is asked before each batch and checkpoint; False stops. Raises RecordError if a
         stored event cannot be rendered (then nothing of its batch is written).
         """
         if batch_size < 1:
             raise InvalidInputError(f"batch size: got {batch_size}, want >= 1")
         appended = 0
         while deadline is None or time.monotonic() < deadline:
+            if guard is not None and not guard():
+                return appended
             position, size = self.tracking()
             notifications = self.ledger.recorder.select_notifications(
                 start=position, limit=batch_size, inclusive_of_start=False
@@ -111,7 +125,8 @@ class LogService(LogProofs):
                 if progress is not None:
                     progress(appended)
                 self.take_checkpoint()
-        self.take_checkpoint()
+        if guard is None or guard():
+            self.take_checkpoint()
         return appended
 
     def run(self, stop: threading.Event, *, poll_seconds: float = 1.0) -> None:

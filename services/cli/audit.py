@@ -87,6 +87,12 @@ def register(verb: VerbAdder, common: object) -> None:
         metavar="FILE",
         help="an earlier checkpoint.json the export must be consistent with",
     )
+    p.add_argument(
+        "--since-public-key",
+        type=Path,
+        metavar="FILE",
+        help="the key that signed --since-checkpoint, if the log's key was rotated since",
+    )
 
     verb("audit", cmd_audit, "re-hash the stored ledger against its latest signed checkpoint")
 
@@ -164,6 +170,9 @@ def read_public_key(path: Path) -> bytes:
 def cmd_verify(args: argparse.Namespace) -> int:
     """Verify an export directory; print the verdict; exit 1 naming the first failure."""
     key = read_public_key(args.public_key) if args.public_key is not None else None
+    since_key = (
+        read_public_key(args.since_public_key) if args.since_public_key is not None else None
+    )
     since = (
         _read_json(args.since_checkpoint, "--since-checkpoint") if args.since_checkpoint else None
     )
@@ -176,6 +185,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
                 args.out_dir,
                 public_key=key,
                 since_checkpoint=since,
+                since_public_key=since_key,
                 progress=(lambda done: progress(done, total)) if progress else None,
             )
     except VerificationError as error:

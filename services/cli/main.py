@@ -29,11 +29,14 @@ from services.cli import api as cli_api
 from services.cli import audit as cli_audit
 from services.cli import demo as cli_demo
 from services.cli import dossier as cli_dossier
+from services.cli import operations as cli_operations
 from services.cli import projections as cli_projections
 from services.cli import receipts as cli_receipts
 from services.cli import relay as cli_relay
 from services.cli import rights as cli_rights
 from services.cli import snapshots as cli_snapshots
+from services.cli import tiles as cli_tiles
+from services.cli import worker as cli_worker
 from services.cli.args import (
     CliUsageError,
     Handler,
@@ -238,6 +241,9 @@ VERB_GROUPS: Final = (
     cli_rights,
     cli_receipts,
     cli_snapshots,
+    cli_worker,
+    cli_tiles,
+    cli_operations,
 )
 """Modules adding verbs: each has `register(verb, common)`. Add a group with one line."""
 

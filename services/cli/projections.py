@@ -2,7 +2,8 @@
 
 `consent-ledger project` runs the projections worker: it keeps the read models up to date
 (LISTEN/NOTIFY on PostgreSQL, polling on SQLite) and records `ConsentExpired` as grants
-expire, until SIGTERM or SIGINT. `--once` catches up, records due expiries and exits;
+expire, until SIGTERM or SIGINT, while it holds the `projector` lease of
+`consent-ledger worker` (`services.leases`). `--once` catches up, records due expiries and exits;
 `--rebuild` empties the read models first and rebuilds them from position 0.
 
 `consent-ledger filter PURPOSE` reads `subject,content` lines on stdin and prints those
@@ -107,8 +108,13 @@ def cmd_project(args: argparse.Namespace, services: Services) -> int:
         else:
             print(f"read models at position {status.position} (ledger head {status.head})")
         return 0
-    with _stop_on_signals() as stop:
-        projector.run(stop, due=scheduler)
+    # Under the worker's `projector` lease: beside a worker it stands by, not doubling work.
+    lease = services.leases.lease("projector")
+    try:
+        with _stop_on_signals() as stop:
+            projector.run(stop, due=scheduler, guard=lease.held)
+    finally:
+        lease.release()
     return 0
 
 

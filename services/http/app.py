@@ -32,7 +32,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from ledger.application import Receipt
 from ledger.errors import LedgerError
 from ledger.vocabulary import ASPECTS, Vocabulary
-from services.bootstrap import Services
+from services.bootstrap import Services, bootstrap
 from services.http import DOCS_PATH
 from services.http.auth import Authenticator
 from services.http.group_commit import Committer, build_committer
@@ -50,10 +50,14 @@ from services.http.routes.overview import overview_router
 from services.http.routes.permissions import permissions_router
 from services.http.routes.rights import rights_router
 from services.http.routes.snapshots import snapshots_router
+from services.http.routes.tiles import tiles_router
 from services.http.routes.ui import ui_router
 from services.http.schemas import FilterRequest, Problem
 from services.http.store_watch import StoreWatch
 from services.http.writes import WriteGateway
+from services.leases import Lease
+from services.logs import configure_logging
+from services.settings import Settings
 
 REQUEST_ID_HEADER: Final = "X-Request-ID"
 REDOC_PATH: Final = "/redoc"
@@ -101,13 +105,14 @@ def create_app(services: Services, *, committer: Committer | None = None) -> Fas
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        await run_in_threadpool(_start, services, writer, idempotency)
+        lease = services.leases.lease("projector")
+        await run_in_threadpool(_start, services, writer, idempotency, lease)
         watch.start()
         try:
             yield
         finally:
             await run_in_threadpool(watch.stop)
-            await run_in_threadpool(_stop, services, writer)
+            await run_in_threadpool(_stop, services, writer, lease)
 
     # FastAPIOffline serves Swagger UI and ReDoc from the package's own files: the
     # documentation pages work without internet access (no CDN).
@@ -136,6 +141,7 @@ def create_app(services: Services, *, committer: Committer | None = None) -> Fas
     app.include_router(dossier_router(services, auth), dependencies=gated)
     app.include_router(overview_router(services, auth), dependencies=gated)
     app.include_router(snapshots_router(services, auth), dependencies=gated)
+    app.include_router(tiles_router(services, auth), dependencies=gated)
     app.include_router(ui_router())
     app.include_router(
         redoc_router(
@@ -157,23 +163,35 @@ def create_app(services: Services, *, committer: Committer | None = None) -> Fas
     return app
 
 
-def _start(services: Services, writer: Committer, idempotency: IdempotencyStore) -> None:
+APP_FACTORY: Final = "services.http.app:app_from_environment"
+"""What `serve --workers N` hands uvicorn: each API process builds its own app."""
+
+
+def app_from_environment() -> FastAPI:
+    """Return the API for the deployment the environment describes (uvicorn's factory)."""
+    settings = Settings.from_env()
+    configure_logging(settings.log_format, settings.log_level)
+    return create_app(bootstrap(settings))
+
+
+def _start(
+    services: Services, writer: Committer, idempotency: IdempotencyStore, lease: Lease
+) -> None:
     writer.start()
     try:
         services.api_keys.ensure_table()
         idempotency.prune()
     except LedgerError as error:  # the store is down: serve 503s until it is back
         _log.warning("store_unavailable_at_start", detail=error.detail)
-    projector = getattr(services, "projector", None)
-    if projector is not None:
-        projector.start_background()
+    # Leader-elected: beside a worker, or with `serve --workers N`, one process projects;
+    # the others' reads wait for its tracking record.
+    services.projector.start_background(guard=lease.held)
 
 
-def _stop(services: Services, writer: Committer) -> None:
+def _stop(services: Services, writer: Committer, lease: Lease) -> None:
     writer.stop()
-    projector = getattr(services, "projector", None)
-    if projector is not None:
-        projector.stop()
+    services.projector.stop()
+    lease.release()
 
 
 def _receipt_finder(services: Services) -> Callable[[UUID], Receipt | None]:

@@ -33,7 +33,7 @@ from services.api_keys import ApiKey, ApiKeyStore, Role, key_digest
 from services.http.problems import ApiProblem
 from services.http.rate_limit import RateLimiter, retry_after_header
 
-CACHE_SECONDS: Final = 30.0  # a known key is looked up again at most this often
+CACHE_SECONDS: Final = 1.0  # a known key is looked up again at most this often (revocation)
 CACHE_MAX_KEYS: Final = 10_000
 REALM: Final = "consent-ledger"
 

@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,8 +46,14 @@ class Server:
         return self.process.returncode
 
 
-def start_server(database_url: str, data_dir: Path, *extra_env: tuple[str, str]) -> Server:
-    """Start `consent-ledger serve` and wait until it prints its docs line and answers."""
+def start_server(
+    database_url: str,
+    data_dir: Path,
+    *extra_env: tuple[str, str],
+    serve_args: Sequence[str] = (),
+    startup_seconds: float = STARTUP_SECONDS,
+) -> Server:
+    """Start `consent-ledger serve [SERVE_ARGS]`; wait until it prints its docs line and answers."""
     port = free_port()
     env = {**os.environ, "LEDGER_LOG_FORMAT": "json", **dict(extra_env)}
     process = subprocess.Popen(
@@ -63,6 +70,7 @@ def start_server(database_url: str, data_dir: Path, *extra_env: tuple[str, str])
             database_url,
             "--data-dir",
             str(data_dir),
+            *serve_args,
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
@@ -71,7 +79,7 @@ def start_server(database_url: str, data_dir: Path, *extra_env: tuple[str, str])
     )
     assert process.stdout is not None
     banner: list[str] = []
-    deadline = time.monotonic() + STARTUP_SECONDS
+    deadline = time.monotonic() + startup_seconds
     while not any("API docs at" in line for line in banner):
         line = process.stdout.readline()
         if not line:
