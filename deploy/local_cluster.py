@@ -58,8 +58,8 @@ def wait_for(what: str, check: Callable[[], Any], timeout: float) -> Any:
     while time.monotonic() < deadline:
         try:
             value = check()
-        except (httpx.HTTPError, psycopg.Error, OSError):
-            value = None
+        except (httpx.HTTPError, psycopg.Error, OSError, SmokeFailure):
+            value = None  # a busy machine (e.g. PostgreSQL out of connections): try again
         if value:
             return value
         time.sleep(0.1)
@@ -232,9 +232,7 @@ def smoke(cluster: Cluster, api_a: str, api_b: str) -> None:
         ),
         15,
     )
-    leading = cluster.leader("log")
-    if leading is None:
-        raise SmokeFailure("no worker leads the log duty")
+    leading = wait_for("the log duty's leader", lambda: cluster.leader("log"), 15)
     cluster.processes[leading].send_signal(signal.SIGKILL)
     killed_at = time.monotonic()
     after = write(api_b, "grants")
@@ -251,7 +249,7 @@ def smoke(cluster: Cluster, api_a: str, api_b: str) -> None:
 
         wait_for("a checkpoint signed by the stand-by", checkpoint_after_kill, TAKEOVER_SECONDS)
     took = time.monotonic() - killed_at
-    now_leading = cluster.leader("log")
+    now_leading = wait_for("the new leader", lambda: cluster.leader("log") or None, 15)
     if now_leading in (None, leading):
         raise SmokeFailure(f"after {leading} was killed the log is led by {now_leading}")
     print(
