@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -130,12 +131,24 @@ def decode_entry(ledger: ConsentLedger, notification: Notification) -> Entry:
     the same finding: this position cannot be read as a ledger event.
     """
     try:
-        return ledger.entry(notification)
+        entry = ledger.entry(notification)
     except DECODE_ERRORS as error:
         raise RecordError(
             f"stored event at position {notification.id} does not decode: "
             f"{type(error).__name__}: {error}"
         ) from None
+    # The library fills an event's attributes from the stored state as it finds them: a
+    # renamed or added key decodes without error. Fields an older event lacks are fine
+    # (they have defaults); a key the event class does not declare is an alteration.
+    declared = {field.name for field in dataclasses.fields(entry.event)}
+    unknown = sorted(set(vars(entry.event)) - declared)
+    if unknown:
+        raise RecordError(
+            f"stored event at position {notification.id} does not decode: "
+            f"field(s) {', '.join(map(repr, unknown))} are not fields of "
+            f"{type(entry.event).type_name}"
+        )
+    return entry
 
 
 def leaf_of(row: Any) -> LeafRow:
