@@ -1,3 +1,4 @@
+# long module: single checks, batch filters and the signals' batch reads share one seam
 """The read side's entry: answer permission questions for every entrypoint.
 
 Entrypoints (CLI, HTTP, relay) ask here, never the event store directly. Answers come

@@ -39,7 +39,7 @@ def register(verb: Any, common: Any) -> None:
     actions.required = True
 
     p = verb("export", cmd_export, "write robots.txt, tdmrep.json and rsl.xml into DIR", actions)
-    p.add_argument("directory", type=Path, metavar="DIR")
+    p.add_argument("directory", type=Path, metavar="DIR", help="where to write the files")
 
     p = verb(
         "publish", cmd_publish, "record SignalsPublished for pages whose signals changed", actions
@@ -52,7 +52,7 @@ def register(verb: Any, common: Any) -> None:
     p = verb(
         "history", cmd_history, "show what the signals of a subject's pages said, when", actions
     )
-    p.add_argument("subject")
+    p.add_argument("subject", help="the subject whose pages were published")
     p.add_argument("content", nargs="?", help="one content id ('-': the catalogue)")
     p.add_argument("--at", help="what was published at this instant")
 
