@@ -20,6 +20,7 @@ BENCHMARKS: dict[str, str] = {
     "snapshots": "bench.snapshots",  # snapshots, snapshot filter, CLI and Spark (issue 10)
     "writes": "bench.writes",  # write pipeline: deciders, 1 tx/write, group commit, index (issue 9)
     "topology": "bench.topology",  # leader takeover, table sizes per subject, tiles (issue 12)
+    "signals": "bench.signals",  # AI signals: route vs check, 1M-subject files, lookup (issue 11)
 }
 
 

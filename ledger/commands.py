@@ -306,6 +306,20 @@ def _actor(subject: str, actor: str | None) -> str | None:
     return check_agent(actor)
 
 
+@dataclass(frozen=True, kw_only=True)
+class PublishSignals(SubjectCommand):
+    """Record what a page's AI-usage signals now say (the signals publisher's write).
+
+    `content` None is the subject's catalogue; `digests` the SHA-256 of each vocabulary
+    output, `vocabularies` each table's version, `signals` the JSON served.
+    """
+
+    content: str | None
+    digests: Mapping[str, str]
+    vocabularies: Mapping[str, str]
+    signals: Mapping[str, Any]
+
+
 def check_expiry(expires_at: datetime, effective_at: datetime) -> None:
     """Refuse an expiry that is not after the grant's effective time."""
     if expires_at <= effective_at:

@@ -24,6 +24,7 @@ from ledger.commands import (
     Expire,
     Grant,
     GrantAuthority,
+    PublishSignals,
     PublishTerms,
     RegisterContent,
     RegisterDataset,
@@ -55,6 +56,7 @@ from ledger.events import (
     DatasetRegistered,
     EventVoided,
     LedgerEvent,
+    SignalsPublished,
     SubjectErased,
     SubjectEvent,
     TermsAccepted,
@@ -344,6 +346,22 @@ def decide_register_dataset(
     )
 
 
+def decide_publish_signals(
+    state: WriteState, command: PublishSignals, now: datetime
+) -> LedgerEvent:
+    """Record a page's signals; an erased subject's are recorded too (all denied): they
+    are the platform's statement, not the subject's personal data."""
+    return SignalsPublished(
+        **_head(state, command, now),
+        effective_at=now,
+        subject=command.subject,
+        content=command.content,
+        digests=dict(command.digests),
+        vocabularies=dict(command.vocabularies),
+        signals=dict(command.signals),
+    )
+
+
 DECIDERS: Final[dict[type[Command], Decider]] = {
     PublishTerms: decide_publish_terms,
     AcceptTerms: decide_accept_terms,
@@ -356,4 +374,5 @@ DECIDERS: Final[dict[type[Command], Decider]] = {
     GrantAuthority: decide_grant_authority,
     RevokeAuthority: decide_revoke_authority,
     RegisterDataset: decide_register_dataset,
+    PublishSignals: decide_publish_signals,
 }

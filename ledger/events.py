@@ -226,6 +226,24 @@ class DatasetRegistered(LedgerEvent):
     items_count: int | None
 
 
+@dataclass(frozen=True)
+class SignalsPublished(SubjectEvent):
+    """The AI-usage signals a content (or, with content None, a catalogue) serves changed.
+
+    Recorded on change, not per request, by the signals publisher. `digests` holds the
+    SHA-256 (hex) of the exact bytes of each vocabulary's output, `vocabularies` the
+    version of each mapping table used, `signals` the JSON body served. Kept in the
+    subject's stream, so it is ordered with the consent facts that caused it.
+    """
+
+    type_name: ClassVar[str] = "SignalsPublished"
+
+    content: str | None
+    digests: dict[str, str]
+    vocabularies: dict[str, str]
+    signals: dict[str, Any]
+
+
 VOIDABLE: Final = (TermsAccepted, ConsentGranted, ConsentRevoked, ContentRegistered)
 EVENT_TYPES: Final[dict[str, type[LedgerEvent]]] = {
     cls.type_name: cls
@@ -241,6 +259,7 @@ EVENT_TYPES: Final[dict[str, type[LedgerEvent]]] = {
         AuthorityGranted,
         AuthorityRevoked,
         DatasetRegistered,
+        SignalsPublished,
     )
 }
 

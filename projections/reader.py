@@ -1,3 +1,4 @@
+# long module: single checks, batch filters and the signals' batch reads share one seam
 """The read side's entry: answer permission questions for every entrypoint.
 
 Entrypoints (CLI, HTTP, relay) ask here, never the event store directly. Answers come
@@ -17,7 +18,7 @@ reports the ledger position it reflects.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Final
@@ -25,6 +26,7 @@ from typing import Final
 from ledger.application import ConsentLedger
 from ledger.decisions import (
     Decision,
+    Key,
     Question,
     Registration,
     question_keys,
@@ -226,6 +228,15 @@ class PermissionReader:
 
         return with_contributors(question, owner, registration, ask)
 
+    def contributors(
+        self, question: Question, owner: Decision, registration: Registration
+    ) -> Decision:
+        """Apply the contributor rule to an owner's answer "as known now", given the
+        content's registration in force (read models only; for batch reads)."""
+        return self._contributors(
+            question, owner, False, tips=False, registration=registration, looked_up=True
+        )
+
     def _resolve(self, question: Question, evidence: Evidence) -> Decision:
         assert self.projector is not None
         view = self.projector.view
@@ -358,7 +369,7 @@ class PermissionReader:
                 base.known_at,
                 base.model,
             )
-            evidence = _pair_evidence(tips, question, at) if current else None
+            evidence = pair_evidence(tips, question, at) if current else None
             if evidence is None:
                 evidence = view.evidence(question, known_at_given=known_at_given, tips=False)
             version = evidence.acceptance.version if evidence.acceptance is not None else None
@@ -375,10 +386,18 @@ class PermissionReader:
                 yield subject, content
 
 
-def _pair_evidence(tips: PairTips, question: Question, at: int) -> Evidence | None:
-    """Return a pair's evidence from a chunk's tips, or None if the tips cannot answer."""
+def pair_evidence(
+    tips: PairTips, question: Question, at: int, keys: Sequence[Key] | None = None
+) -> Evidence | None:
+    """Return a pair's evidence from a chunk's tips, or None if the tips cannot answer.
+
+    `keys` are the question's `question_keys` (aspect `all`, its model) when the caller
+    has them.
+    """
     classes: list[tuple[Fact | None, Fact | None]] = []
-    for key in question_keys(question.party, question.content, ALL_ASPECTS, question.model):
+    if keys is None:
+        keys = question_keys(question.party, question.content, ALL_ASPECTS, question.model)
+    for key in keys:
         fact = tips.facts.get((question.subject, key.party, key.scope, key.model))
         if fact is not None and not tip_answers(fact, at):
             return None

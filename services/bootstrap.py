@@ -16,6 +16,7 @@ from projections.merkle_log import LogAnswers, LogService
 from projections.read_models import ReadModel
 from projections.reader import PermissionReader
 from projections.runner import Projector
+from projections.signals.service import AiSignalService
 from projections.snapshots.lineage import DatasetStore, Lineage
 from services.api_keys import ApiKeyStore
 from services.keystore import (
@@ -47,6 +48,7 @@ class Services:
     transparency: LogAnswers  # what the /v1/ledger routes ask of the log
     lineage: Lineage  # training datasets registered from snapshots; tables on first use
     leases: Leases  # who leads each background duty (services.worker)
+    signals: AiSignalService  # AI-usage signals: pages, lookup, site-wide files, evidence
 
     def close(self) -> None:
         """Release every connection the services hold."""
@@ -119,16 +121,25 @@ def bootstrap(
         every_events=settings.checkpoint_every_events,
         every_seconds=settings.checkpoint_every_seconds,
     )
+    reader = PermissionReader(ledger, projector)
+    signals = AiSignalService(
+        reader,
+        database,
+        tdm_policy_url=settings.tdm_policy_url,
+        template=settings.content_url_template,
+        spool_dir=settings.resolved_data_dir() / "ai-signals",
+    )
     return Services(
         settings=settings,
         database=database,
         keys=keys,
         ledger=ledger,
-        reader=PermissionReader(ledger, projector),
+        reader=reader,
         api_keys=ApiKeyStore(database),
         projector=projector,
         log=log,
         transparency=LogAnswers(log),
         lineage=Lineage(ledger, log, DatasetStore(database)),
         leases=Leases(database),
+        signals=signals,
     )

@@ -26,12 +26,18 @@ from typing import Any
 import orjson
 from eventsourcing.persistence import TrackingRecorder
 
-from ledger.decisions import Question, Registration, keys_of
+from ledger.decisions import NO_MODEL, Question, Registration, keys_of
 from ledger.events import Entry
 from projections.database import translate_driver_errors
 from projections.permissions import TermsVersion, current_query, read_current
 from projections.read_models.bulk import BulkWrite
-from projections.read_models.pair_tips import PairTips, pair_tips_query, read_pair_tips
+from projections.read_models.pair_tips import (
+    PairTips,
+    pair_tips_query,
+    purposes_tips_query,
+    read_pair_tips,
+    read_purposes_tips,
+)
 from projections.read_models.schema import (
     SHADOW_SUFFIX,
     TABLE_NAMES,
@@ -358,6 +364,28 @@ class PermissionsView(TrackingRecorder):
                 latest[row[0]] = row
         return {c: registration_from(c, row[1], row[2]) for c, row in latest.items()}
 
+    def contributed_contents(self, *, at: int) -> dict[str, list[str]]:
+        """Return, by owner, the contents whose registration in force now names
+        contributors (the AI signals' site-wide scan asks them, BRIEF §2.1)."""
+        rows = self._query(
+            self.sql(
+                "SELECT content_id, owner, contributors, effective_at, position "
+                "FROM perm_registrations WHERE effective_at <= ? AND recorded_at <= ? "
+                "AND (voided_at IS NULL OR voided_at > ?)"
+            ),
+            [at, at, at],
+        )
+        latest: dict[str, Sequence[Any]] = {}
+        for row in rows:
+            held = latest.get(row[0])
+            if held is None or (row[3], row[4]) > (held[3], held[4]):
+                latest[row[0]] = row
+        owners: dict[str, list[str]] = {}
+        for content, row in sorted(latest.items()):
+            if registration_from(content, row[1], row[2]).contributors:
+                owners.setdefault(str(row[1]), []).append(content)
+        return owners
+
     def tips_for_pairs(
         self,
         purpose: str,
@@ -376,6 +404,59 @@ class PermissionsView(TrackingRecorder):
             purpose, parties, pairs, known_at=known_at, known_at_given=known_at_given, model=model
         )
         return read_pair_tips(self._query(self.sql(statement), params))
+
+    def tips_for_purposes(
+        self,
+        purposes: Sequence[str],
+        parties: Sequence[str],
+        pairs: Sequence[tuple[str, str | None]],
+        *,
+        known_at: int,
+        known_at_given: bool,
+    ) -> dict[str, PairTips]:
+        """Read, in one statement, the tips of several purposes for (subject, content) pairs.
+
+        A pair with content None asks about the catalogue. Only aspect `all` is read.
+        """
+        statement, params = purposes_tips_query(
+            purposes, parties, pairs, known_at=known_at, known_at_given=known_at_given
+        )
+        return read_purposes_tips(self._query(self.sql(statement), params), purposes)
+
+    def scan_tips(
+        self,
+        purposes: Sequence[str],
+        party: str,
+        *,
+        after: tuple[str, str, str] | None,
+        limit: int,
+    ) -> list[tuple[Any, ...]]:
+        """Return up to `limit` model-less tips of `party` (aspect `all`) for `purposes`,
+        in key order (a question without a model reads only those, BRIEF §2.1).
+
+        Rows are (subject, purpose, scope, kind, event_id, effective_at, position,
+        expires_at, erasure event id or None, conditions), ordered by the primary key;
+        `after` is the (subject, purpose, scope) of the previous page's last row. Each page
+        is one range read of the primary key, so a scan of every subject holds one page at
+        a time.
+        """
+        marks = ", ".join("?" * len(purposes))
+        keyset = (
+            ""
+            if after is None
+            else " AND (c.subject, c.purpose, c.party, c.scope, c.aspect) > (?, ?, ?, ?, ?)"
+        )
+        statement = (
+            "SELECT c.subject, c.purpose, c.scope, c.kind, c.event_id, c.effective_at, "
+            "c.position, c.expires_at, e.event_id, c.conditions FROM perm_current c "
+            "LEFT JOIN perm_erasures e ON e.subject = c.subject "
+            f"WHERE c.party = ? AND c.aspect = 'all' AND c.model = ? AND c.purpose IN ({marks})"
+            f"{keyset} "
+            "ORDER BY c.subject, c.purpose, c.party, c.scope, c.aspect LIMIT ?"
+        )
+        keys = () if after is None else (after[0], after[1], party, after[2], "all")
+        params: list[Any] = [party, NO_MODEL, *purposes, *keys, limit]
+        return [tuple(row) for row in self._query(self.sql(statement), params)]
 
     def due_expiries(self, now: int, limit: int) -> list[tuple[str, str]]:
         """Return up to `limit` (subject, grant event id) whose expiry is due by `now`."""

@@ -34,6 +34,7 @@ from services.cli import projections as cli_projections
 from services.cli import receipts as cli_receipts
 from services.cli import relay as cli_relay
 from services.cli import rights as cli_rights
+from services.cli import signals as cli_signals
 from services.cli import snapshots as cli_snapshots
 from services.cli import tiles as cli_tiles
 from services.cli import worker as cli_worker
@@ -244,6 +245,7 @@ VERB_GROUPS: Final = (
     cli_worker,
     cli_tiles,
     cli_operations,
+    cli_signals,
 )
 """Modules adding verbs: each has `register(verb, common)`. Add a group with one line."""
 

@@ -49,6 +49,7 @@ from services.http.routes.ledger import ledger_router
 from services.http.routes.overview import overview_router
 from services.http.routes.permissions import permissions_router
 from services.http.routes.rights import rights_router
+from services.http.routes.signals import signals_router
 from services.http.routes.snapshots import snapshots_router
 from services.http.routes.tiles import tiles_router
 from services.http.routes.ui import ui_router
@@ -136,6 +137,7 @@ def create_app(services: Services, *, committer: Committer | None = None) -> Fas
     app.include_router(
         rights_router(services.ledger, services.log, gateway, auth), dependencies=gated
     )
+    app.include_router(signals_router(services, auth), dependencies=gated)
     app.include_router(history_router(services.ledger, auth), dependencies=gated)
     app.include_router(ledger_router(services, auth), dependencies=gated)
     app.include_router(dossier_router(services, auth), dependencies=gated)

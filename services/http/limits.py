@@ -13,6 +13,7 @@ from services.http.problems import problem
 BODY_LIMIT: Final = 1024 * 1024  # bytes; a write's evidence is at most 16 KiB
 FILTER_BODY_LIMIT: Final = 64 * 1024 * 1024  # bytes; 100k pairs of long ids fit
 FILTER_PATH: Final = "/v1/filter"
+LARGE_BODY_PATHS: Final = frozenset({FILTER_PATH, "/v1/ai-signals/lookup"})  # batch reads
 
 
 class BodyTooLargeError(HTTPException):
@@ -38,7 +39,7 @@ class BodyLimitMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        limit = FILTER_BODY_LIMIT if scope["path"] == FILTER_PATH else BODY_LIMIT
+        limit = FILTER_BODY_LIMIT if scope["path"] in LARGE_BODY_PATHS else BODY_LIMIT
         declared = Headers(scope=scope).get("content-length", "")
         if declared.isdigit() and int(declared) > limit:
             response = problem(413, "Request too large", BodyTooLargeError(limit).detail)

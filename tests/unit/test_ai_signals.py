@@ -28,7 +28,9 @@ def test_signals_ask_about_every_purpose_with_a_cawg_label() -> None:
 
 def test_everything_denied_reserves_all_rights() -> None:
     signals = derive_signals(decisions(), VOCABULARY, tdm_policy_url="https://x.example/p")
-    assert signals.to_json() == {
+    body = signals.to_json()
+    brief_fields = {k: body[k] for k in ("x_robots_tag", "tdm", "training_mining", "position")}
+    assert brief_fields == {
         "x_robots_tag": "noai, noimageai",
         "tdm": {"tdm-reservation": 1, "tdm-policy": "https://x.example/p"},
         "training_mining": {
@@ -45,6 +47,8 @@ def test_everything_denied_reserves_all_rights() -> None:
         "X-Robots-Tag": "noai, noimageai",
         "tdm-reservation": "1",
         "tdm-policy": "https://x.example/p",
+        "Content-Usage": "train-ai=n",
+        "Content-Signal": "ai-train=no, ai-input=no",
     }
 
 
@@ -56,7 +60,11 @@ def test_allowed_generative_training_and_mining_lift_noai_and_the_reservation() 
     )
     assert signals.x_robots_tag is None
     assert (signals.tdm_reservation, signals.tdm_policy) == (0, None)
-    assert signals.headers() == {"tdm-reservation": "0"}
+    assert signals.headers() == {
+        "tdm-reservation": "0",
+        "Content-Usage": "train-ai=n",  # ai-training is still denied: training is training
+        "Content-Signal": "ai-train=no, ai-input=no",
+    }
     assert signals.training_mining["cawg.ai_training"] == "notAllowed"
     assert signals.training_mining["cawg.data_mining"] == "allowed"
 

@@ -15,7 +15,6 @@ from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from ledger.vocabulary import ALL_ASPECTS, PLATFORM
-from projections.ai_signals import SIGNAL_PARTY, derive_signals, signal_purposes
 from services.bootstrap import Services
 from services.http.auth import Access, Authenticator
 from services.http.problems import problem_responses
@@ -56,7 +55,6 @@ def permissions_router(services: Services, auth: Authenticator) -> APIRouter:
     router = APIRouter(prefix="/v1", tags=["reads"], route_class=LedgerRoute)
     read = [Depends(auth.requires(Access.READ))]
     reader = services.reader
-    ledger = services.ledger
 
     @router.get(
         "/check",
@@ -150,19 +148,9 @@ def permissions_router(services: Services, auth: Authenticator) -> APIRouter:
     ) -> Response:
         subject = identifier(subject, field="subject")
         content = identifier(content, field="content")
-        decisions = {
-            purpose.name: reader.check(
-                subject,
-                purpose.name,
-                party=SIGNAL_PARTY,
-                content=content,
-                min_position=min_position,
-            )
-            for purpose in signal_purposes(ledger.vocabulary)
-        }
-        signals = derive_signals(
-            decisions, ledger.vocabulary, tdm_policy_url=services.settings.tdm_policy_url
-        )
+        settings = services.settings
+        service = services.signals.configure(settings.tdm_policy_url, settings.content_url_template)
+        signals = service.page(subject, content, min_position=min_position).signals
         headers = {**signals.headers(), "Vary": "Accept"}
         if prefers_html(request.headers.get("accept", "")):
             return HTMLResponse(signals.meta_html(), headers=headers)
