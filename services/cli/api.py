@@ -55,11 +55,11 @@ def register(verb: VerbAdder, common: object) -> None:
     p = verb(
         "revoke", cmd_keys_revoke, "revoke every key with this name (refused with 401)", actions
     )
-    p.add_argument("name")
+    p.add_argument("name", help="the name of the key(s) to revoke")
     p = verb(
         "rotate", cmd_keys_rotate, "replace a key by a new one of its role; printed once", actions
     )
-    p.add_argument("name")
+    p.add_argument("name", help="the name of the key to replace")
 
 
 def cmd_keys_usage(args: argparse.Namespace, services: Services) -> int:

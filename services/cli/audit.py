@@ -1,3 +1,4 @@
+# long module: the log's five verb groups share their output helpers; one file keeps them together
 """Command-line verbs of the verifiable log: export, verify, audit, checkpoint, proof.
 
 `export`, `checkpoint` and `proof` catch the log up to the ledger's head first (a

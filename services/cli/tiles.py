@@ -29,7 +29,7 @@ def register(verb: Any, common: Any) -> None:
     p = verb(
         "export", cmd_tiles_export, "write checkpoint, tiles and entry bundles to DIR", actions
     )
-    p.add_argument("directory", type=Path)
+    p.add_argument("directory", type=Path, help="an empty or new folder for the tiles")
 
 
 def cmd_tiles_usage(args: argparse.Namespace, services: Services) -> int:
