@@ -68,7 +68,7 @@ def test_fifty_clients_through_two_api_processes_lose_and_double_nothing(
 
     def client(n: int) -> None:
         rng = random.Random(n)
-        with httpx.Client(timeout=30) as http:
+        with httpx.Client(timeout=60) as http:
             for _ in range(WRITES_EACH):
                 write_until_acknowledged(fleet, http, outcome, rng, deadline)
 
@@ -98,7 +98,7 @@ def test_api_processes_killed_30_times_mid_write_lose_and_double_nothing(
 
     def client(n: int) -> None:
         rng = random.Random(1000 + n)
-        with httpx.Client(timeout=30) as http:
+        with httpx.Client(timeout=60) as http:
             while not done.is_set() and time.monotonic() < deadline:
                 write_until_acknowledged(fleet, http, outcome, rng, deadline)
 
