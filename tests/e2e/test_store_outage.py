@@ -41,7 +41,9 @@ def server(cluster: PrivatePostgres, tmp_path: Path) -> Iterator[Server]:
     # A reservation the outage left pending (its release failed too) is recovered after
     # the lease; a short one keeps the test short.
     running = start_server(
-        f"{cluster.url}?schema=ledger", tmp_path / "data", ("LEDGER_IDEMPOTENCY_LEASE_SECONDS", "3")
+        f"{cluster.url}?schema=ledger",
+        tmp_path / "data",
+        ("LEDGER_IDEMPOTENCY_LEASE_SECONDS", "15"),
     )
     yield running
     running.stop()

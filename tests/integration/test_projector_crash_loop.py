@@ -57,6 +57,4 @@ def test_the_projector_killed_30_times_mid_transaction_ends_equal_to_replay(
 def write_history_more(services: Services, round_: int) -> None:
     """Add a few more events so that the next worker has work to be killed in."""
     for n in range(30):
-        services.ledger.grant(
-            f"artist-{n}", "ai-training", party="acme", content_ids=[f"r{round_}"]
-        )
+        services.ledger.grant(f"more-{n}", "ai-training", party="acme", content_ids=[f"r{round_}"])
