@@ -13,7 +13,7 @@ import hashlib
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Any, Final
 from uuid import UUID
 
 from ledger.commands import AcceptTerms, Erase, Grant, PublishTerms, Revoke, Void
@@ -118,38 +118,30 @@ def cmd_terms_accept(args: argparse.Namespace, services: Services) -> int:
     return print_receipt(args, services.ledger.execute(command))
 
 
+def _scoped(args: argparse.Namespace) -> dict[str, Any]:
+    """The fields a grant and a revocation share: whose, what, for whom, when, on whose word."""
+    return {
+        "subject": args.subject,
+        "purpose": args.purpose,
+        "party": args.party,
+        "content_ids": args.content,
+        "aspect": args.aspect,
+        "effective_at": args.at,
+        "evidence": evidence_from(args),
+        "model": args.model,
+        "actor": args.actor,
+    }
+
+
 def cmd_grant(args: argparse.Namespace, services: Services) -> int:
     """Record a grant."""
-    command = Grant(
-        subject=args.subject,
-        purpose=args.purpose,
-        party=args.party,
-        content_ids=args.content,
-        aspect=args.aspect,
-        effective_at=args.at,
-        expires_at=args.expires,
-        evidence=evidence_from(args),
-        model=args.model,
-        conditions=args.condition,
-        actor=args.actor,
-    )
+    command = Grant(**_scoped(args), expires_at=args.expires, conditions=args.condition)
     return print_receipt(args, services.ledger.execute(command))
 
 
 def cmd_revoke(args: argparse.Namespace, services: Services) -> int:
     """Record a revocation."""
-    command = Revoke(
-        subject=args.subject,
-        purpose=args.purpose,
-        party=args.party,
-        content_ids=args.content,
-        aspect=args.aspect,
-        effective_at=args.at,
-        reason=args.reason,
-        evidence=evidence_from(args),
-        model=args.model,
-        actor=args.actor,
-    )
+    command = Revoke(**_scoped(args), reason=args.reason)
     return print_receipt(args, services.ledger.execute(command))
 
 

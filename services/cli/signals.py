@@ -19,10 +19,10 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from ledger.instants import parse_instant
 from ledger.vocabulary import check_identifier
 from projections.signals.service import AiSignalService, manifest
 from projections.signals.urls import UrlTemplate
+from services.cli.args import instant
 from services.drift import DEFAULT_CONCURRENCY, DEFAULT_DEADLINE_S, DEFAULT_SAMPLE, run_audit
 
 if TYPE_CHECKING:
@@ -54,7 +54,7 @@ def register(verb: Any, common: Any) -> None:
     )
     p.add_argument("subject", help="the subject whose pages were published")
     p.add_argument("content", nargs="?", help="one content id ('-': the catalogue)")
-    p.add_argument("--at", help="what was published at this instant")
+    p.add_argument("--at", type=instant("--at"), help="what was published at this instant")
 
     p = verb("audit", cmd_audit, "check the published pages and files against the ledger", actions)
     p.add_argument(
@@ -121,8 +121,7 @@ def cmd_history(args: argparse.Namespace, services: Services) -> int:
     content = args.content
     if content is not None and content != "-":
         content = check_identifier(content, field="content")
-    at = parse_instant(args.at, field="--at") if args.at is not None else None
-    rows = _service(services).history(subject, content, at=at)
+    rows = _service(services).history(subject, content, at=args.at)
     if args.json:
         sys.stdout.write(orjson.dumps(rows).decode() + "\n")
         return 0
