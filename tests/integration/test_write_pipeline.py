@@ -17,7 +17,8 @@ import pytest
 from eventsourcing.cryptography import AESCipher
 
 from ledger import store
-from ledger.commands import Grant, Void
+from ledger.application import Receipt
+from ledger.commands import Erase, Grant, Void
 from ledger.errors import EventAlreadyVoidedError, UnknownEventError
 from ledger.events import ConsentGranted, subject_stream_id
 from services.bootstrap import Services, bootstrap
@@ -124,3 +125,44 @@ def test_a_void_in_the_same_group_commit_as_its_grant_voids_it(services: Service
     results = ledger.execute_many([grant, void, again])
     assert [type(r).__name__ for r in results] == ["Receipt", "Receipt", "EventAlreadyVoidedError"]
     assert not ledger.check("artist-1", "ai-training").allowed
+
+
+def test_a_command_whose_event_the_ledger_holds_is_answered_with_it_not_appended_again(
+    services: Services,
+) -> None:
+    ledger = services.ledger
+    grant = Grant(subject="artist-1", purpose="ai-training")
+    first = ledger.execute(grant)
+    assert ledger.execute(grant) == first
+    erase = Erase(subject="artist-1")
+    erased = ledger.execute(erase)
+    # Answered before it is decided: an erased subject refuses every new write, not this.
+    assert ledger.execute(erase) == erased
+    assert ledger.execute(grant) == first
+    assert ledger.ledger_position() == erased.position
+
+
+def test_one_event_id_twice_in_one_group_commit_appends_it_once(services: Services) -> None:
+    ledger = services.ledger
+    grant = Grant(subject="artist-1", purpose="ai-training")
+    other = Grant(subject="artist-1", purpose="data-mining")
+    results = ledger.execute_many([grant, other, grant])
+    assert results[0] == results[2]
+    assert isinstance(results[1], Receipt)
+    assert [e.event.event_id for e in ledger.iter_entries()] == [grant.event_id, other.event_id]
+
+
+def test_a_writer_whose_cache_missed_the_append_of_its_event_id_answers_it(
+    database_url: str, tmp_path: Path
+) -> None:
+    settings = Settings(database_url=database_url, data_dir=tmp_path / "data")
+    first, second = bootstrap(settings), bootstrap(settings)
+    try:
+        second.ledger.grant("artist-1", "personalization")  # `second` caches the stream
+        grant = Grant(subject="artist-1", purpose="ai-training")
+        landed = first.ledger.execute(grant)  # appended by another process
+        assert second.ledger.execute(grant) == landed  # its cache is stale: the key decides
+        assert second.ledger.ledger_position() == landed.position
+    finally:
+        first.close()
+        second.close()
