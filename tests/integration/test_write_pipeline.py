@@ -7,6 +7,7 @@ along ledger positions, whatever the clocks of concurrent writer processes say.
 
 from __future__ import annotations
 
+import itertools
 import multiprocessing
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -15,6 +16,9 @@ from uuid import uuid4
 
 import pytest
 from eventsourcing.cryptography import AESCipher
+from hypothesis import HealthCheck, given
+from hypothesis import settings as examples_of
+from hypothesis import strategies as st
 
 from ledger import store
 from ledger.application import Receipt
@@ -166,3 +170,42 @@ def test_a_writer_whose_cache_missed_the_append_of_its_event_id_answers_it(
     finally:
         first.close()
         second.close()
+
+
+def test_batched_and_one_by_one_writes_agree_on_repeated_event_ids(services: Services) -> None:
+    ledger = services.ledger
+    examples = itertools.count()
+
+    @examples_of(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(
+        picks=st.lists(st.integers(0, 3), min_size=1, max_size=10),
+        cuts=st.sets(st.integers(1, 9)),
+    )
+    def agree(picks: list[int], cuts: set[int]) -> None:
+        n = next(examples)
+        pools = {
+            path: [Grant(subject=f"{path}-{n}-{k % 2}", purpose="ai-training") for k in range(4)]
+            for path in ("batched", "single")
+        }
+        batched_commands = [pools["batched"][p] for p in picks]
+        bounds = [0, *sorted(c for c in cuts if c < len(picks)), len(picks)]
+        batched = [
+            r
+            for a, b in itertools.pairwise(bounds)
+            for r in ledger.execute_many(batched_commands[a:b])
+        ]
+        single = [ledger.execute(pools["single"][p]) for p in picks]
+        for answers in (batched, single):
+            first: dict[int, Receipt] = {}
+            for pick, answer in zip(picks, answers, strict=True):
+                assert isinstance(answer, Receipt)
+                assert first.setdefault(pick, answer) == answer  # a repeat: the first receipt
+        for path in ("batched", "single"):
+            stored = [
+                i.entry.event.event_id for k in (0, 1) for i in ledger.history(f"{path}-{n}-{k}")
+            ]
+            assert sorted(map(str, stored)) == sorted(
+                str(pools[path][p].event_id) for p in set(picks)
+            )
+
+    agree()
