@@ -50,6 +50,10 @@ class WriteGateway:
     def __init__(self, committer: Committer, idempotency: IdempotencyStore) -> None:
         self.committer = committer
         self.idempotency = idempotency
+        # Lease tokens of reservations this process gave up (their write answered 503)
+        # but could not mark released, the store being gone: a retry reaching this
+        # process takes them over at once instead of waiting out the lease.
+        self._given_up: set[str] = set()
 
     async def write(self, request: Request, make: Callable[[], Command]) -> Response:
         """Answer one write request: 201 with its receipt, or the problem that refused it.
@@ -87,8 +91,10 @@ class WriteGateway:
             claim = await run_in_threadpool(self.idempotency.claim, slot, digest)
             if not isinstance(claim, Pending):
                 return claim
-            if claim.stale(self.idempotency.clock(), self.idempotency.lease_seconds):
+            given_up = claim.token in self._given_up
+            if given_up or claim.stale(self.idempotency.clock(), self.idempotency.lease_seconds):
                 taken = await run_in_threadpool(self.idempotency.take_over, slot, claim)
+                self._given_up.discard(claim.token)  # taken, or changed by another request
                 if taken is not None:
                     return taken
                 continue
@@ -111,7 +117,8 @@ class WriteGateway:
             if not _is_final(error):
                 # The outcome is unknown (the commit may have landed as the store went
                 # away): released, the reservation keeps its event id for the retry.
-                await _quietly(self.idempotency.release, reservation)
+                if not await _quietly(self.idempotency.release, reservation):
+                    self._given_up.add(reservation.token)
                 raise
             status = STATUS_BY_KIND[error.kind]
             body = orjson.dumps(problem_body(status, error.title, error.detail))
@@ -162,9 +169,11 @@ def _replay(answer: StoredAnswer) -> Response:
     )
 
 
-async def _quietly(action: Callable[..., None], *args: object) -> None:
-    """Run a bookkeeping step whose failure must not change the answer; log it."""
+async def _quietly(action: Callable[..., None], *args: object) -> bool:
+    """Run a bookkeeping step whose failure must not change the answer; tell if it ran."""
     try:
         await run_in_threadpool(action, *args)
     except (LedgerError, OSError) as error:
         _log.warning("idempotency_bookkeeping_failed", step=action.__name__, error=str(error))
+        return False
+    return True

@@ -274,3 +274,27 @@ def test_a_write_whose_commit_landed_as_the_store_failed_is_answered_by_its_retr
         assert retry.json() == landed.to_json()
         assert api.position() == position + 1
         assert grant_event_ids(api, "artist-10") == [str(landed.event_id)]
+
+
+def test_a_key_the_outage_kept_from_being_released_is_taken_over_at_once_by_its_retry(
+    services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    committer = LandsThenFails(services.ledger.pipeline, failures=1)
+    url = "/v1/subjects/artist-11/grants"
+    with running_api(services, committer=committer) as api:
+        store: IdempotencyStore = api.client.app.state.idempotency  # type: ignore[attr-defined]
+        release = store.release
+
+        def store_gone(reservation: Reservation) -> None:
+            monkeypatch.setattr(store, "release", release)  # the store is back after this
+            raise StoreUnavailableError("the store is still gone")
+
+        monkeypatch.setattr(store, "release", store_gone)
+        assert_problem(post_with_key(api, url, GRANT, "k-11"), 503)
+        (landed,) = committer.landed
+        # Still pending under the first try's token, far from its lease's end; this
+        # process gave it up, so the retry takes it over instead of waiting (409).
+        retry = post_with_key(api, url, GRANT, "k-11")
+        assert retry.status_code == 201, retry.text
+        assert retry.json() == landed.to_json()
+        assert grant_event_ids(api, "artist-11") == [str(landed.event_id)]
