@@ -29,7 +29,9 @@ How it stays right under concurrency, crashes and outages (table `api_idempotenc
 
 Recovery: a reservation still `pending` after `LEASE_SECONDS` (its owner died, or the
 outage also failed the release) is stale: the next request with its key takes it over
-(compare-and-set on the lease token), keeping the event id, and executes as in 3.
+(compare-and-set on the lease token), keeping the event id, and executes as in 3. A
+process that gave a reservation up but could not mark it released remembers its token
+(`services.http.writes`) and lets a retry take it over at once.
 Answers are kept `RETENTION_SECONDS` (24 h) and pruned when a server starts.
 """
 
