@@ -16,6 +16,14 @@ The event index (void targets, `ConsentLedger.find_event`) is caught up from the
 writers once `INDEX_LAG` events have gathered, in one transaction, and by a lookup that
 does not find its event, so an append never pays a second commit for it.
 
+A command whose event id its stream already holds is not decided again: it is answered
+with that event's receipt. That makes a write with a given event id append at most once,
+whoever sends it how often (an `Idempotency-Key` retry reuses its reservation's event id,
+`services.http.idempotency`), and a database constraint decides it: the stream is
+decided on the state loaded under the writers' lock, and a state that missed an append
+fails the save on the event store's (stream, version) primary key, so the retry below
+reloads it and finds the event.
+
 A refused command gets its LedgerError in the result; the others go on. A lost
 optimistic-concurrency race (a stream's version taken by a writer the cache did not
 know of) retries each remaining command in a transaction of its own, after a jittered
@@ -120,6 +128,14 @@ class StreamCache:
                 self._states.pop(stream_id, None)
 
 
+def _recorded(state: StreamState, event_id: UUID) -> LedgerEvent | None:
+    """Return the event of the stream with `event_id`, if it holds one."""
+    for event in reversed(state.events):
+        if event.event_id == event_id:
+            return event
+    return None
+
+
 def backoff(attempt: int) -> None:
     """Pause before retry `attempt` (>= 1): jittered, doubling, at most MAX_RETRY_PAUSE_S."""
     time.sleep(random.uniform(0, min(MAX_RETRY_PAUSE_S, 0.001 * 2**attempt)))  # noqa: S311
@@ -203,6 +219,14 @@ class WritePipeline:
             decided: list[tuple[int, LedgerEvent]] = []
             for i in group:
                 command, state = commands[i], states[streams[i]]
+                recorded = _recorded(state, command.event_id)
+                if recorded is not None:
+                    # Its event is already in the stream (an earlier try of the same
+                    # write): answer that event. One decided in this very group is
+                    # answered on the next pass, once saved (results[i] stays None).
+                    if all(e is not recorded for _, e in decided):
+                        results[i] = self._receipt_of(recorded)
+                    continue
                 named = terms.get(command.version) if isinstance(command, AcceptTerms) else None
                 try:
                     event = self._sealed(
@@ -230,6 +254,11 @@ class WritePipeline:
             results[i] = Receipt(event.event_id, position, event.recorded_at)
             if isinstance(event, TermsPublished):
                 self.terms.remember(event)
+
+    def _receipt_of(self, event: LedgerEvent) -> Receipt:
+        """Return the receipt of an event the ledger holds (looked up by its stream)."""
+        positions = store.stream_positions(self._app.recorder, event.originator_id)
+        return Receipt(event.event_id, positions[event.originator_version], event.recorded_at)
 
     def _save(self, events: list[LedgerEvent], before_commit: BeforeCommit | None) -> list[int]:
         """Destroy erased subjects' keys, run the hook, append; return the positions.

@@ -16,7 +16,6 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any, Final
-from uuid import UUID
 
 import structlog
 from fastapi import Depends, FastAPI
@@ -29,7 +28,6 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ledger.application import Receipt
 from ledger.errors import LedgerError
 from ledger.vocabulary import ASPECTS, Vocabulary
 from services.bootstrap import Services, bootstrap
@@ -89,7 +87,6 @@ def create_app(services: Services, *, committer: Committer | None = None) -> Fas
     )
     idempotency = IdempotencyStore(
         services.database,
-        _receipt_finder(services),
         lease_seconds=settings.idempotency_lease_seconds,
     )
     limiter = (
@@ -194,16 +191,6 @@ def _stop(services: Services, writer: Committer, lease: Lease) -> None:
     writer.stop()
     services.projector.stop()
     lease.release()
-
-
-def _receipt_finder(services: Services) -> Callable[[UUID], Receipt | None]:
-    def find_receipt(event_id: UUID) -> Receipt | None:
-        entry = services.ledger.find_event(event_id)
-        if entry is None:
-            return None
-        return Receipt(entry.event.event_id, entry.position, entry.event.recorded_at)
-
-    return find_receipt
 
 
 def _package_version() -> str:

@@ -6,26 +6,33 @@ A key is scoped to its route: the method, the route template and the path parame
 order and spacing do not matter. Same key, same body: the stored status and body again,
 nothing appended. Same key, another body: 409.
 
-How it stays right under concurrency and crashes (table `api_idempotency`):
+How it stays right under concurrency, crashes and outages (table `api_idempotency`):
 1. **Reserve first.** The request inserts its slot (a hash of scope and key) under a
-   primary key, state `pending`, with a random lease token. Of two concurrent requests
-   one inserts; the other finds the row and waits (polling) for it to complete, then
-   replays it; if it is still pending after `WAIT_SECONDS` it is told 409 "in progress".
-2. **Record the intent before the commit.** The command names its event's id; just
-   before the append transaction a hook stores it in the reservation (one statement per
-   group-commit batch). So if the process dies after the append but before
-   step 3, the reservation names the event that may exist.
-3. **Complete.** After the append the status and body are stored (state `done`).
-   A refusal by the ledger (4xx) is stored too and replayed, like an answer; a store
-   outage (503) or a crash releases the reservation, since nothing was written.
+   primary key, state `pending`, with a random lease token and the **event id** its
+   write will carry, chosen once per slot. Of two concurrent requests one inserts; the
+   other finds the row and waits (polling) for it to complete, then replays it; if it
+   is still pending after `WAIT_SECONDS` it is told 409 "in progress".
+2. **One event id per key.** The write is appended with the reservation's event id,
+   whoever executes it: the first request, or a retry that took the reservation over.
+   The write pipeline answers a command whose event id its stream already holds with
+   that event's receipt instead of appending it again, decided under the event store's
+   (stream, version) primary key (`ledger.write_pipeline`). So a key appends at most one
+   event, even when two requests execute it at once (a slow live owner and the retry
+   that took its lease over): the second answers the first's receipt.
+3. **Complete.** After the append the status and body are stored (state `done`), by the
+   reservation's current token holder only. A refusal by the ledger (4xx) is stored too
+   and replayed, like an answer. A store outage (503) or a lost concurrency race leaves
+   the outcome unknown (the commit may have landed as the connection died): the
+   reservation is `released`, keeping its event id, so the next request with the key
+   takes it over at once and executes it again with the same event id: it gets the
+   original receipt if the commit landed, or appends it now if it did not, never both.
 
-Recovery: a reservation still pending after `LEASE_SECONDS` is stale (its owner died).
-The next request with its key looks up the recorded event id: if the ledger holds that
-event, the receipt is rebuilt from it and stored as the answer (no second append);
-otherwise the request takes the reservation over (compare-and-set on the lease token)
-and executes. The lease is far longer than the store's own timeouts, so a live owner
-is never taken over in practice. Answers are kept `RETENTION_SECONDS` (24 h) and pruned
-when a server starts.
+Recovery: a reservation still `pending` after `LEASE_SECONDS` (its owner died, or the
+outage also failed the release) is stale: the next request with its key takes it over
+(compare-and-set on the lease token), keeping the event id, and executes as in 3. A
+process that gave a reservation up but could not mark it released remembers its token
+(`services.http.writes`) and lets a retry take it over at once.
+Answers are kept `RETENTION_SECONDS` (24 h) and pruned when a server starts.
 """
 
 from __future__ import annotations
@@ -33,16 +40,14 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
-import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
-from uuid import UUID
+from uuid import UUID, uuid4
 
 import orjson
 
-from ledger.application import Receipt
 from ledger.encoding import RecordError, canonical_json
 from ledger.errors import ConflictError, InvalidInputError
 from projections.database import Database
@@ -76,10 +81,11 @@ class InvalidIdempotencyKeyError(InvalidInputError):
 
 @dataclass(frozen=True)
 class Reservation:
-    """The right to execute a request once: its slot and lease token."""
+    """The right to execute a request: its slot, lease token and the event id to append."""
 
     slot: str
     token: str
+    event_id: UUID
 
 
 @dataclass(frozen=True)
@@ -92,15 +98,15 @@ class StoredAnswer:
 
 @dataclass(frozen=True)
 class Pending:
-    """Another request holds the key and has not completed."""
+    """Another request holds the key and has not completed, or released it (`released`)."""
 
     token: str
     reserved_at: float
-    event_id: str | None
+    released: bool = False
 
     def stale(self, now: float, lease_seconds: float = LEASE_SECONDS) -> bool:
-        """Tell whether the owner has held the key past its lease (seconds)."""
-        return now - self.reserved_at > lease_seconds
+        """Tell whether the key may be taken over: released, or held past its lease (s)."""
+        return self.released or now - self.reserved_at > lease_seconds
 
 
 Claim = Reservation | StoredAnswer | Pending
@@ -142,22 +148,16 @@ def body_digest(raw: bytes) -> str:
 
 
 class IdempotencyStore:
-    """Keep reservations and answers in the ledger's database (table `api_idempotency`).
-
-    `find_receipt` answers, for an event id, the receipt of that event if the ledger
-    holds it; it is used only to recover a reservation whose owner died.
-    """
+    """Keep reservations and answers in the ledger's database (table `api_idempotency`)."""
 
     def __init__(
         self,
         database: Database,
-        find_receipt: Callable[[UUID], Receipt | None],
         *,
         clock: Callable[[], float] = time.time,
         lease_seconds: float = LEASE_SECONDS,
     ) -> None:
         self.database = database
-        self.find_receipt = find_receipt
         self.clock = clock
         self.lease_seconds = lease_seconds
 
@@ -185,28 +185,30 @@ class IdempotencyStore:
         """
         self.ensure_table()
         sql = self.database.sql
-        token = secrets.token_hex(16)
+        token, event_id = secrets.token_hex(16), uuid4()
         with self.database.transaction() as cursor:
             cursor.execute(
                 sql(
-                    "INSERT INTO api_idempotency (slot, request_sha256, token, state, reserved_at)"
-                    " VALUES (?, ?, ?, 'pending', ?) ON CONFLICT (slot) DO NOTHING RETURNING slot"
+                    "INSERT INTO api_idempotency"
+                    " (slot, request_sha256, token, state, reserved_at, event_id)"
+                    " VALUES (?, ?, ?, 'pending', ?, ?)"
+                    " ON CONFLICT (slot) DO NOTHING RETURNING slot"
                 ),
-                [slot, request_sha256, token, self.clock()],
+                [slot, request_sha256, token, self.clock(), str(event_id)],
             )
             if cursor.fetchone() is not None:
-                return Reservation(slot, token)
+                return Reservation(slot, token, event_id)
             cursor.execute(
                 sql(
-                    "SELECT request_sha256, token, state, reserved_at, event_id, status, body"
+                    "SELECT request_sha256, token, state, reserved_at, status, body"
                     " FROM api_idempotency WHERE slot = ?"
                 ),
                 [slot],
             )
             row = cursor.fetchone()
-        if row is None:  # released between the two statements: try again
+        if row is None:  # pruned between the two statements: try again
             return self.claim(slot, request_sha256)
-        stored_sha, held_token, state, reserved_at, event_id, status, body = row
+        stored_sha, held_token, state, reserved_at, status, body = row
         if stored_sha != request_sha256:
             raise IdempotencyClashError(
                 f"this {IDEMPOTENCY_HEADER} was already used on this route with another body; "
@@ -214,66 +216,49 @@ class IdempotencyStore:
             )
         if state == "done":
             return StoredAnswer(int(status), str(body).encode())
-        return Pending(str(held_token), float(reserved_at), event_id)
+        return Pending(str(held_token), float(reserved_at), released=state == "released")
 
-    def recover(self, slot: str, stale: Pending) -> Reservation | StoredAnswer | None:
-        """Settle a stale reservation: answer its event if it was appended, else take it.
+    def take_over(self, slot: str, stale: Pending) -> Reservation | None:
+        """Take a released or stale reservation over, keeping its event id.
 
-        Returns None if another request settled it first (ask `claim` again).
+        Returns None if another request changed it first (ask `claim` again).
         """
-        receipt = self.find_receipt(UUID(stale.event_id)) if stale.event_id else None
-        sql = self.database.sql
-        if receipt is not None:
-            body = orjson.dumps(receipt.to_json())
-            with self.database.transaction() as cursor:
-                cursor.execute(
-                    sql(
-                        "UPDATE api_idempotency SET state = 'done', status = 201, body = ?"
-                        " WHERE slot = ? AND token = ? AND state = 'pending' RETURNING slot"
-                    ),
-                    [body.decode(), slot, stale.token],
-                )
-                settled = cursor.fetchone() is not None
-            return StoredAnswer(201, body) if settled else None
         token = secrets.token_hex(16)
         with self.database.transaction() as cursor:
             cursor.execute(
-                sql(
-                    "UPDATE api_idempotency SET token = ?, reserved_at = ?, event_id = NULL"
-                    " WHERE slot = ? AND token = ? AND state = 'pending' RETURNING slot"
-                ),
-                [token, self.clock(), slot, stale.token],
-            )
-            taken = cursor.fetchone() is not None
-        return Reservation(slot, token) if taken else None
-
-    def record_intents(self, intents: list[tuple[Reservation, UUID]]) -> None:
-        """Store, in one transaction, the event id each reservation is about to append."""
-        with self.database.transaction() as cursor:
-            cursor.executemany(
                 self.database.sql(
-                    "UPDATE api_idempotency SET event_id = ? WHERE slot = ? AND token = ?"
+                    "UPDATE api_idempotency SET token = ?, state = 'pending', reserved_at = ?,"
+                    " event_id = COALESCE(event_id, ?)"  # a row stored before event ids
+                    " WHERE slot = ? AND token = ? AND state IN ('pending', 'released')"
+                    " RETURNING event_id"
                 ),
-                [[str(event_id), r.slot, r.token] for r, event_id in intents],
+                [token, self.clock(), str(uuid4()), slot, stale.token],
             )
+            row = cursor.fetchone()
+        return None if row is None else Reservation(slot, token, UUID(str(row[0])))
 
     def complete(self, reservation: Reservation, status: int, body: bytes) -> None:
-        """Store the answer of a reserved request."""
+        """Store the answer of a reserved request (no-op if it was taken over since)."""
         with self.database.transaction() as cursor:
             cursor.execute(
                 self.database.sql(
                     "UPDATE api_idempotency SET state = 'done', status = ?, body = ?"
-                    " WHERE slot = ? AND token = ?"
+                    " WHERE slot = ? AND token = ? AND state = 'pending'"
                 ),
                 [status, body.decode(), reservation.slot, reservation.token],
             )
 
     def release(self, reservation: Reservation) -> None:
-        """Drop a reservation whose request wrote nothing, so the key can be used again."""
+        """Give a reservation up with its outcome unknown: the next request takes it over.
+
+        The row and its event id stay, so whatever the outcome was, the retry appends
+        that event at most once (a no-op if the reservation was taken over since).
+        """
         with self.database.transaction() as cursor:
             cursor.execute(
                 self.database.sql(
-                    "DELETE FROM api_idempotency WHERE slot = ? AND token = ? AND state = 'pending'"
+                    "UPDATE api_idempotency SET state = 'released'"
+                    " WHERE slot = ? AND token = ? AND state = 'pending'"
                 ),
                 [reservation.slot, reservation.token],
             )
@@ -286,34 +271,3 @@ class IdempotencyStore:
                 self.database.sql("DELETE FROM api_idempotency WHERE reserved_at < ?"),
                 [self.clock() - RETENTION_SECONDS],
             )
-
-
-class IntentRecorder:
-    """Store the event ids of reserved writes just before they are appended.
-
-    `add` buffers (reservation, event id); `flush`, the committer's pre-commit hook,
-    stores the whole buffer in one statement (a later flush finds it empty).
-    """
-
-    def __init__(self, store: IdempotencyStore) -> None:
-        self.store = store
-        self._buffer: list[tuple[Reservation, UUID]] = []
-        self._lock = threading.Lock()
-
-    def add(self, reservation: Reservation, event_id: UUID) -> None:
-        """Buffer the id of the event a reserved write will record."""
-        with self._lock:
-            self._buffer.append((reservation, event_id))
-
-    def flush(self) -> None:
-        """Store every buffered intent; on failure keep them buffered and re-raise."""
-        with self._lock:
-            intents, self._buffer = self._buffer, []
-        if not intents:
-            return
-        try:
-            self.store.record_intents(intents)
-        except BaseException:
-            with self._lock:
-                self._buffer[:0] = intents
-            raise

@@ -11,6 +11,7 @@ error map; with a key, it is stored and replayed like an answer.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Callable
 from typing import Final
 
@@ -29,7 +30,6 @@ from services.http.idempotency import (
     WAIT_SECONDS,
     IdempotencyInProgressError,
     IdempotencyStore,
-    IntentRecorder,
     Pending,
     Reservation,
     StoredAnswer,
@@ -50,7 +50,10 @@ class WriteGateway:
     def __init__(self, committer: Committer, idempotency: IdempotencyStore) -> None:
         self.committer = committer
         self.idempotency = idempotency
-        self.intents = IntentRecorder(idempotency)
+        # Lease tokens of reservations this process gave up (their write answered 503)
+        # but could not mark released, the store being gone: a retry reaching this
+        # process takes them over at once instead of waiting out the lease.
+        self._given_up: set[str] = set()
 
     async def write(self, request: Request, make: Callable[[], Command]) -> Response:
         """Answer one write request: 201 with its receipt, or the problem that refused it.
@@ -88,10 +91,12 @@ class WriteGateway:
             claim = await run_in_threadpool(self.idempotency.claim, slot, digest)
             if not isinstance(claim, Pending):
                 return claim
-            if claim.stale(self.idempotency.clock(), self.idempotency.lease_seconds):
-                settled = await run_in_threadpool(self.idempotency.recover, slot, claim)
-                if settled is not None:
-                    return settled
+            given_up = claim.token in self._given_up
+            if given_up or claim.stale(self.idempotency.clock(), self.idempotency.lease_seconds):
+                taken = await run_in_threadpool(self.idempotency.take_over, slot, claim)
+                self._given_up.discard(claim.token)  # taken, or changed by another request
+                if taken is not None:
+                    return taken
                 continue
             if loop.time() > deadline:
                 raise IdempotencyInProgressError(
@@ -110,18 +115,20 @@ class WriteGateway:
             receipt = await self._append(make, reservation, subject)
         except LedgerError as error:
             if not _is_final(error):
-                await _quietly(self.idempotency.release, reservation)
+                # The outcome is unknown (the commit may have landed as the store went
+                # away): released, the reservation keeps its event id for the retry.
+                if not await _quietly(self.idempotency.release, reservation):
+                    self._given_up.add(reservation.token)
                 raise
             status = STATUS_BY_KIND[error.kind]
             body = orjson.dumps(problem_body(status, error.title, error.detail))
             await _quietly(self.idempotency.complete, reservation, status, body)
             return Response(body, status_code=status, media_type=PROBLEM_JSON)
-        # Any other failure (a bug, a cancelled request) leaves the reservation pending:
-        # the write may or may not have been appended, and recovery after the lease
-        # decides by the event id recorded before the append.
+        # Any other failure (a bug, a cancelled request) leaves the reservation pending;
+        # after the lease a retry takes it over with the same event id, so it is answered
+        # with the event if that was appended, and appends it if not.
         body = orjson.dumps(receipt.to_json())
-        # If storing the answer fails, the reservation keeps the event id it recorded
-        # before the append; the next request with this key recovers the same answer.
+        # If storing the answer fails, the same holds: the retry gets this receipt again.
         await _quietly(self.idempotency.complete, reservation, 201, body)
         return Response(body, status_code=201, media_type="application/json")
 
@@ -132,11 +139,9 @@ class WriteGateway:
         subject: str | None,
     ) -> Receipt:
         command = make()
-        before_commit = None
-        if reservation is not None:
-            self.intents.add(reservation, command.event_id)
-            before_commit = self.intents.flush
-        receipt = await asyncio.wrap_future(self.committer.submit(command, before_commit))
+        if reservation is not None:  # every try of a key appends the same event
+            command = dataclasses.replace(command, event_id=reservation.event_id)
+        receipt = await asyncio.wrap_future(self.committer.submit(command))
         structlog.contextvars.bind_contextvars(
             event_id=str(receipt.event_id), position=receipt.position
         )
@@ -164,9 +169,11 @@ def _replay(answer: StoredAnswer) -> Response:
     )
 
 
-async def _quietly(action: Callable[..., None], *args: object) -> None:
-    """Run a bookkeeping step whose failure must not change the answer; log it."""
+async def _quietly(action: Callable[..., None], *args: object) -> bool:
+    """Run a bookkeeping step whose failure must not change the answer; tell if it ran."""
     try:
         await run_in_threadpool(action, *args)
     except (LedgerError, OSError) as error:
         _log.warning("idempotency_bookkeeping_failed", step=action.__name__, error=str(error))
+        return False
+    return True

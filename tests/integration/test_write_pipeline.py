@@ -7,6 +7,7 @@ along ledger positions, whatever the clocks of concurrent writer processes say.
 
 from __future__ import annotations
 
+import itertools
 import multiprocessing
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -15,9 +16,13 @@ from uuid import uuid4
 
 import pytest
 from eventsourcing.cryptography import AESCipher
+from hypothesis import HealthCheck, given
+from hypothesis import settings as examples_of
+from hypothesis import strategies as st
 
 from ledger import store
-from ledger.commands import Grant, Void
+from ledger.application import Receipt
+from ledger.commands import Erase, Grant, Void
 from ledger.errors import EventAlreadyVoidedError, UnknownEventError
 from ledger.events import ConsentGranted, subject_stream_id
 from services.bootstrap import Services, bootstrap
@@ -124,3 +129,83 @@ def test_a_void_in_the_same_group_commit_as_its_grant_voids_it(services: Service
     results = ledger.execute_many([grant, void, again])
     assert [type(r).__name__ for r in results] == ["Receipt", "Receipt", "EventAlreadyVoidedError"]
     assert not ledger.check("artist-1", "ai-training").allowed
+
+
+def test_a_command_whose_event_the_ledger_holds_is_answered_with_it_not_appended_again(
+    services: Services,
+) -> None:
+    ledger = services.ledger
+    grant = Grant(subject="artist-1", purpose="ai-training")
+    first = ledger.execute(grant)
+    assert ledger.execute(grant) == first
+    erase = Erase(subject="artist-1")
+    erased = ledger.execute(erase)
+    # Answered before it is decided: an erased subject refuses every new write, not this.
+    assert ledger.execute(erase) == erased
+    assert ledger.execute(grant) == first
+    assert ledger.ledger_position() == erased.position
+
+
+def test_one_event_id_twice_in_one_group_commit_appends_it_once(services: Services) -> None:
+    ledger = services.ledger
+    grant = Grant(subject="artist-1", purpose="ai-training")
+    other = Grant(subject="artist-1", purpose="data-mining")
+    results = ledger.execute_many([grant, other, grant])
+    assert results[0] == results[2]
+    assert isinstance(results[1], Receipt)
+    assert [e.event.event_id for e in ledger.iter_entries()] == [grant.event_id, other.event_id]
+
+
+def test_a_writer_whose_cache_missed_the_append_of_its_event_id_answers_it(
+    database_url: str, tmp_path: Path
+) -> None:
+    settings = Settings(database_url=database_url, data_dir=tmp_path / "data")
+    first, second = bootstrap(settings), bootstrap(settings)
+    try:
+        second.ledger.grant("artist-1", "personalization")  # `second` caches the stream
+        grant = Grant(subject="artist-1", purpose="ai-training")
+        landed = first.ledger.execute(grant)  # appended by another process
+        assert second.ledger.execute(grant) == landed  # its cache is stale: the key decides
+        assert second.ledger.ledger_position() == landed.position
+    finally:
+        first.close()
+        second.close()
+
+
+def test_batched_and_one_by_one_writes_agree_on_repeated_event_ids(services: Services) -> None:
+    ledger = services.ledger
+    examples = itertools.count()
+
+    @examples_of(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(
+        picks=st.lists(st.integers(0, 3), min_size=1, max_size=10),
+        cuts=st.sets(st.integers(1, 9)),
+    )
+    def agree(picks: list[int], cuts: set[int]) -> None:
+        n = next(examples)
+        pools = {
+            path: [Grant(subject=f"{path}-{n}-{k % 2}", purpose="ai-training") for k in range(4)]
+            for path in ("batched", "single")
+        }
+        batched_commands = [pools["batched"][p] for p in picks]
+        bounds = [0, *sorted(c for c in cuts if c < len(picks)), len(picks)]
+        batched = [
+            r
+            for a, b in itertools.pairwise(bounds)
+            for r in ledger.execute_many(batched_commands[a:b])
+        ]
+        single = [ledger.execute(pools["single"][p]) for p in picks]
+        for answers in (batched, single):
+            first: dict[int, Receipt] = {}
+            for pick, answer in zip(picks, answers, strict=True):
+                assert isinstance(answer, Receipt)
+                assert first.setdefault(pick, answer) == answer  # a repeat: the first receipt
+        for path in ("batched", "single"):
+            stored = [
+                i.entry.event.event_id for k in (0, 1) for i in ledger.history(f"{path}-{n}-{k}")
+            ]
+            assert sorted(map(str, stored)) == sorted(
+                str(pools[path][p].event_id) for p in set(picks)
+            )
+
+    agree()
