@@ -99,9 +99,10 @@ class OnePassChecker:
         self._append(leaf_hash)
 
     def add_head(self, leaf_hash: bytes, head: Sequence[bytes]) -> None:
-        """Add the next leaf j > 0 whose path is `head` then the previous leaf's path from
-        its hash at level bit_length(j ^ (j - 1)) on (those hashes were checked with that leaf, and
-        name the same nodes for this one). Requires len(head) == head_length()."""
+        """Add the next leaf j > 0 whose audit path is `head` followed by the previous
+        leaf's path from its hash at level bit_length(j ^ (j - 1)) on: those hashes were
+        checked with that leaf and name the same nodes for this one. Requires
+        len(head) == head_length()."""
         j = self._count
         last = len(head) - 1
         for level in range(last):
