@@ -2,7 +2,8 @@
 
 - ``hashing``: the leaf and node hashes and their domain-separation prefixes;
 - ``tree``: the incremental, append-only tree over a NodeStore, and its proofs;
-- ``proofs``: verification of inclusion and consistency proofs.
+- ``proofs``: verification of inclusion and consistency proofs;
+- ``stream``: the check of every leaf's proof in one pass that rebuilds the tree.
 """
 
 from ledger.merkle.hashing import (
@@ -23,6 +24,7 @@ from ledger.merkle.proofs import (
     verify_consistency,
     verify_inclusion,
 )
+from ledger.merkle.stream import OnePassChecker
 from ledger.merkle.tree import (
     Frontier,
     MemoryNodeStore,
@@ -56,6 +58,7 @@ __all__ = [
     "NodeConflictError",
     "NodeKey",
     "NodeStore",
+    "OnePassChecker",
     "ProofError",
     "ProofLengthError",
     "ProofRangeError",

@@ -9,15 +9,35 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import psycopg
 
 from ledger.application import ConsentLedger, Receipt
 from ledger.instants import parse_instant
-from services.bootstrap import Services
+from services.bootstrap import Services, bootstrap
+from services.settings import Settings
 
 WEB = {"channel": "web", "method": "settings-toggle"}
+# replacement bytes: printable ASCII, a quote, a newline, a NUL and a byte that is not UTF-8
+TAMPER_ALPHABET = bytes(range(0x20, 0x7F)) + b'"\n\x00\xff'
+
+
+def export_sqlite_ledger(base: Path, subjects: int) -> tuple[Path, bytes]:
+    """Populate a SQLite ledger under base, export it; return the export and the public key."""
+    from projections.export import export_ledger
+
+    services = bootstrap(
+        Settings(database_url=f"sqlite:///{base / 'ledger.db'}", data_dir=base / "data")
+    )
+    try:
+        populate(services.ledger, subjects=subjects)
+        services.log.catch_up()
+        export_ledger(services.log, base / "out")
+        return base / "out", services.log.key.public_key_raw()
+    finally:
+        services.close()
 
 
 def personal(n: int) -> dict[str, str]:

@@ -14,16 +14,19 @@ import pytest
 
 from ledger.verify import VerificationError, verify_export
 from projections.audit import audit_ledger
-from projections.export import export_ledger
-from services.bootstrap import Services, bootstrap
-from services.settings import Settings
-from tests.integration.log_support import populate, read_state, write_state
+from services.bootstrap import Services
+from tests.integration.log_support import (
+    TAMPER_ALPHABET,
+    export_sqlite_ledger,
+    populate,
+    read_state,
+    write_state,
+)
 
 CASES = 100
 EXPORT_FILES = ["events.jsonl", "proofs.jsonl", "checkpoint.json", "checkpoint.note",
                 "manifest.json"]  # fmt: skip
-# replacement bytes: printable ASCII, a quote, a newline, a NUL and a byte that is not UTF-8
-ALPHABET = bytes(range(0x20, 0x7F)) + b'"\n\x00\xff'
+ALPHABET = TAMPER_ALPHABET
 
 
 def another_byte(rng: random.Random, old: int) -> int:
@@ -32,17 +35,7 @@ def another_byte(rng: random.Random, old: int) -> int:
 
 @pytest.fixture(scope="module")
 def ledger_export(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, bytes]:
-    base = tmp_path_factory.mktemp("campaign")
-    services = bootstrap(
-        Settings(database_url=f"sqlite:///{base / 'ledger.db'}", data_dir=base / "data")
-    )
-    try:
-        populate(services.ledger, subjects=5)
-        services.log.catch_up()
-        export_ledger(services.log, base / "out")
-        return base / "out", services.log.key.public_key_raw()
-    finally:
-        services.close()
+    return export_sqlite_ledger(tmp_path_factory.mktemp("campaign"), subjects=5)
 
 
 def test_every_random_byte_change_of_an_export_fails_verify_naming_the_file(
