@@ -1,11 +1,13 @@
 # long module: one benchmark run end to end: server processes, load clients and the table
-"""Benchmark the HTTP API on PostgreSQL: reads and writes beside a trivial route, and
-group commit beside one transaction per write.
+"""Benchmark the HTTP API: reads and writes beside a trivial route, and group commit
+beside one transaction per write.
 
     python -m bench.api [--seconds 5] [--connections 32] [--rounds 3] [--history N]
-                        [--database-url URL]
+                        [--database-url URL | sqlite] [--reads-only]
 
-One run, one fresh PostgreSQL schema (dropped afterwards), measured side by side:
+One run, one fresh PostgreSQL schema (dropped afterwards), or with `--database-url
+sqlite` one fresh SQLite file in a temporary folder, measured side by side
+(`--reads-only`: only `GET /healthz` and `GET /v1/check`, on one server):
 
 - `ledger`: no HTTP. `--connections` clients (asyncio tasks on one loop, as in the
   server) append grants for `--seconds`, each awaiting its own receipt: through the
@@ -284,6 +286,11 @@ class Args:
     database_url: str
     rounds: int
     history: int
+    reads_only: bool = False
+
+    @property
+    def sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
 
 
 def seed(services: Services) -> None:
@@ -318,10 +325,10 @@ def seed_histories(ledger: ConsentLedger, events: int) -> None:
 def run(args: Args) -> list[Row]:
     base = args.database_url.split("?")[0]
     schema = f"bench_api_{uuid.uuid4().hex[:8]}"
-    url = f"{base}?schema={schema}"
     rows: list[Row] = []
     with tempfile.TemporaryDirectory() as folder:
         data_dir = Path(folder) / "data"
+        url = f"sqlite:///{folder}/bench.db" if args.sqlite else f"{base}?schema={schema}"
         services = bootstrap(Settings(database_url=url, data_dir=data_dir))
         try:
             seed(services)
@@ -330,7 +337,8 @@ def run(args: Args) -> list[Row]:
 
             if args.history:
                 seed_histories(services.ledger, args.history)
-            rows += alternating_rounds(services.ledger, args)
+            if not args.reads_only:
+                rows += alternating_rounds(services.ledger, args)
 
             grant_body = orjson.dumps({"purpose": "ai-training", "content_ids": ["track-1"]})
             check = get(
@@ -344,18 +352,21 @@ def run(args: Args) -> list[Row]:
                     http_phase(server, "GET /healthz", "-", get(lambda i: "/healthz", None), args)
                 )
                 rows.append(http_phase(server, "GET /v1/check", "-", check, args))
-                rows.append(http_phase(server, "POST grants", "group commit", write, args))
+                if not args.reads_only:
+                    rows.append(http_phase(server, "POST grants", "group commit", write, args))
             finally:
                 server.stop()
-            server = ServerProcess(url, data_dir, group_commit=False)
-            try:
-                rows.append(http_phase(server, "POST grants", "1 tx/write", write, args))
-            finally:
-                server.stop()
+            if not args.reads_only:
+                server = ServerProcess(url, data_dir, group_commit=False)
+                try:
+                    rows.append(http_phase(server, "POST grants", "1 tx/write", write, args))
+                finally:
+                    server.stop()
         finally:
             services.close()
-            with psycopg.connect(base, autocommit=True) as conn:
-                conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+            if not args.sqlite:
+                with psycopg.connect(base, autocommit=True) as conn:
+                    conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
     return rows
 
 
@@ -415,22 +426,30 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--database-url",
         default=os.environ.get("LEDGER_BENCH_DATABASE_URL", DEFAULT_DATABASE),
-        help="a PostgreSQL server; a fresh schema is made and dropped",
+        help="a PostgreSQL server (a fresh schema is made and dropped), or `sqlite` "
+        "(a fresh file in a temporary folder)",
+    )
+    parser.add_argument(
+        "--reads-only",
+        action="store_true",
+        help="measure only GET /healthz and GET /v1/check (no ledger-level or HTTP writes)",
     )
     ns = parser.parse_args(argv)
-    args = Args(ns.seconds, ns.connections, ns.database_url, ns.rounds, ns.history)
-    if not args.database_url.startswith("postgres"):
-        print("bench.api measures PostgreSQL: pass a postgresql:// URL", file=sys.stderr)
+    args = Args(ns.seconds, ns.connections, ns.database_url, ns.rounds, ns.history, ns.reads_only)
+    if not (args.database_url.startswith("postgres") or args.sqlite):
+        print("bench.api: pass a postgresql:// URL or `sqlite`", file=sys.stderr)
         return 2
     rows = run(args)
     history = f"{args.history} events per subject" if args.history else "new subjects"
+    store = "SQLite" if args.sqlite else "PostgreSQL"
     print(
-        f"HTTP API on PostgreSQL: {args.connections} concurrent clients, "
+        f"HTTP API on {store}: {args.connections} concurrent clients, "
         f"{args.seconds:g} s per phase, {os.cpu_count()} cores; ledger writes to {history}"
     )
     print(table(rows))
-    ratios = ", ".join(f"{r:.1f}x" for r in ROUND_RATIOS)
-    print(f"ledger group commit / 1 tx/write, round by round: {ratios}")
+    if ROUND_RATIOS:
+        ratios = ", ".join(f"{r:.1f}x" for r in ROUND_RATIOS)
+        print(f"ledger group commit / 1 tx/write, round by round: {ratios}")
     for row in rows:
         if row.errors:
             print(f"{row.what} ({row.mode}): {row.errors} answers were not 2xx", file=sys.stderr)

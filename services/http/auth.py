@@ -18,6 +18,7 @@ never logged: only their name and role are bound to the request's log context.
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from collections.abc import Awaitable, Callable
@@ -84,30 +85,73 @@ class Authenticator:
         self.limiter = limiter
         self._cache: dict[str, tuple[ApiKey, float]] = {}
         self._lock = threading.Lock()
+        # lookups in flight, by event loop and digest: concurrent misses share one
+        self._pending: dict[tuple[asyncio.AbstractEventLoop, str], asyncio.Task[ApiKey | None]] = {}
+
+    def cached(self, secret: str) -> ApiKey | None:
+        """Return the key for a bearer secret if it was verified less than CACHE_SECONDS
+        ago, else None (no lookup)."""
+        with self._lock:
+            cached = self._cache.get(key_digest(secret))
+        if cached is not None and cached[1] > time.monotonic():
+            return cached[0]
+        return None
+
+    def admit_cached(self, secret: str, access: Access) -> ApiKey | None:
+        """Admit a request as `requires(access)` would, but only from the cache: return
+        the key, bound to the log context and charged one token of its rate limit, when
+        it is cached, its role has `access` and it is within its limit; otherwise None,
+        with nothing charged or bound (the caller then takes the full route)."""
+        key = self.cached(secret)
+        if key is None or key.role not in access.value:
+            return None
+        if self.limiter is not None and self.limiter.take(key.name) is not None:
+            return None
+        structlog.contextvars.bind_contextvars(api_key=key.name, role=key.role.value)
+        return key
 
     async def authenticate(self, secret: str) -> ApiKey:
         """Return the key for a bearer secret; raise NotAuthenticatedError if unknown.
 
-        A known key is served from memory for up to CACHE_SECONDS; the store is asked
-        (off the event loop) otherwise. Unknown keys are not cached.
+        A known key is served from memory for up to CACHE_SECONDS (counted from when
+        its lookup began); the store is asked (off the event loop) otherwise, once for
+        all the requests that missed it meanwhile. Unknown keys are not cached.
         """
+        key = self.cached(secret)
+        if key is not None:
+            return key
         digest = key_digest(secret)
-        now = time.monotonic()
-        with self._lock:
-            cached = self._cache.get(digest)
-        if cached is not None and cached[1] > now:
-            return cached[0]
-        key = await run_in_threadpool(self.store.authenticate, secret)
+        key = await self._look_up(digest, secret)
         if key is None:
             raise NotAuthenticatedError(
                 "the API key is not known",
                 headers={"WWW-Authenticate": f'Bearer realm="{REALM}", error="invalid_token"'},
             )
-        with self._lock:
-            if len(self._cache) >= CACHE_MAX_KEYS:
-                self._cache.clear()
-            self._cache[digest] = (key, now + CACHE_SECONDS)
         return key
+
+    async def _look_up(self, digest: str, secret: str) -> ApiKey | None:
+        """Ask the store, sharing a lookup already in flight for the same secret; cache
+        a known key for CACHE_SECONDS from when the lookup began."""
+        loop = asyncio.get_running_loop()
+        flight = (loop, digest)
+        pending = self._pending.get(flight)
+        if pending is None:
+            began = time.monotonic()
+
+            async def look_up() -> ApiKey | None:
+                try:
+                    found = await run_in_threadpool(self.store.authenticate, secret)
+                finally:
+                    del self._pending[flight]
+                if found is not None:
+                    with self._lock:
+                        if len(self._cache) >= CACHE_MAX_KEYS:
+                            self._cache.clear()
+                        self._cache[digest] = (found, began + CACHE_SECONDS)
+                return found
+
+            pending = self._pending[flight] = loop.create_task(look_up())
+        return await asyncio.shield(pending)
 
     def requires(self, access: Access) -> Callable[..., Awaitable[ApiKey]]:
         """Return a route dependency that admits only keys whose role has `access`."""
