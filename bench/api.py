@@ -18,8 +18,10 @@ sqlite` one fresh SQLite file in a temporary folder, measured side by side
 - `http`: `consent-ledger serve` in its own process, loaded by `--connections`
   keep-alive HTTP/1.1 connections from this process (a minimal asyncio client, so the
   load generator costs little of the two cores): `GET /healthz` (no key, no store: the
-  floor of the stack), `GET /v1/check` (a reader key; 1000 subjects with terms and
-  grants), `POST /v1/subjects/{s}/grants` (a writer key). Then the same server again
+  floor of the stack) and `GET /v1/check` (a reader key; 1000 subjects with terms and
+  grants) in `--rounds` alternating rounds, merged, with each round's ratio (the server
+  logs every request as JSON, as in production); `POST /v1/subjects/{s}/grants` (a
+  writer key). Then the same server again
   with `LEDGER_API_GROUP_COMMIT=off` for the writes. requests/s, p50, p99; the ratio
   column is against `/healthz` for routes and against one-transaction-per-write for
   group commit.
@@ -140,24 +142,30 @@ def alternating_rounds(ledger: ConsentLedger, args: Args) -> list[Row]:
         )
         ROUND_RATIOS.append(group.rate / single.rate if single.rate else float("nan"))
         for row in (group, single):
-            before = merged.get(row.mode)
-            merged[row.mode] = (
-                row
-                if before is None
-                else Row(
-                    row.area,
-                    row.what,
-                    row.mode,
-                    before.count + row.count,
-                    before.seconds + row.seconds,
-                    before.latencies + row.latencies,
-                    before.errors + row.errors,
-                )
-            )
+            merge(merged, row.mode, row)
     return list(merged.values())
 
 
+def merge(merged: dict[str, Row], key: str, row: Row) -> None:
+    """Add `row`'s counts, times and latencies to the row held under `key`."""
+    before = merged.get(key)
+    merged[key] = (
+        row
+        if before is None
+        else Row(
+            row.area,
+            row.what,
+            row.mode,
+            before.count + row.count,
+            before.seconds + row.seconds,
+            before.latencies + row.latencies,
+            before.errors + row.errors,
+        )
+    )
+
+
 ROUND_RATIOS: list[float] = []
+READ_RATIOS: list[float] = []
 
 
 # ------------------------------------------------------------------ HTTP level
@@ -229,7 +237,8 @@ def post(path: Callable[[int], str], body: bytes, key: str) -> Callable[[int], b
 
 
 class ServerProcess:
-    """`consent-ledger serve` on a free port, its logs discarded."""
+    """`consent-ledger serve` on a free port, logging JSON as in production (to a file
+    in the run's temporary folder, whose tail a failed start shows)."""
 
     def __init__(self, database_url: str, data_dir: Path, *, group_commit: bool) -> None:
         import socket
@@ -238,6 +247,8 @@ class ServerProcess:
         with socket.socket() as sock:
             sock.bind(("127.0.0.1", 0))
             self.port = sock.getsockname()[1]
+        self.log = data_dir.parent / f"serve-{self.port}.log"
+        self.log_file = self.log.open("wb")
         env = {
             **os.environ,
             "LEDGER_LOG_FORMAT": "json",
@@ -248,7 +259,7 @@ class ServerProcess:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "services.cli.main", "serve", "--port", str(self.port),
              "--database-url", database_url, "--data-dir", str(data_dir)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
+            stdout=subprocess.DEVNULL, stderr=self.log_file, env=env,
         )  # fmt: skip
         deadline = time.monotonic() + 60
         while True:
@@ -260,12 +271,14 @@ class ServerProcess:
             except OSError:
                 pass
             if time.monotonic() > deadline or self.process.poll() is not None:
-                raise RuntimeError("the API server did not start")
+                tail = self.log.read_text(errors="replace")[-2000:]
+                raise RuntimeError(f"the API server did not start; its log ends:\n{tail}")
             time.sleep(0.1)
 
     def stop(self) -> None:
         self.process.terminate()
         self.process.wait(30)
+        self.log_file.close()
 
 
 def http_phase(
@@ -274,6 +287,23 @@ def http_phase(
     http_load(server.port, args.connections, min(1.0, args.seconds / 4), request)  # warm up
     load, elapsed = http_load(server.port, args.connections, args.seconds, request)
     return Row("http", what, mode, len(load.latencies), elapsed, load.latencies, load.errors)
+
+
+def read_rounds(server: ServerProcess, check: Callable[[int], bytes], args: Args) -> list[Row]:
+    """`GET /healthz` then `GET /v1/check` on one server, `args.rounds` times; merged.
+
+    Alternating rounds spread a busy neighbour's load over both routes; `READ_RATIOS`
+    keeps each round's ratio.
+    """
+    healthz = get(lambda i: "/healthz", None)
+    merged: dict[str, Row] = {}
+    for _ in range(args.rounds):
+        floor = http_phase(server, "GET /healthz", "-", healthz, args)
+        read = http_phase(server, "GET /v1/check", "-", check, args)
+        READ_RATIOS.append(read.rate / floor.rate if floor.rate else float("nan"))
+        for row in (floor, read):
+            merge(merged, row.what, row)
+    return list(merged.values())
 
 
 # ----------------------------------------------------------------------- main
@@ -348,10 +378,7 @@ def run(args: Args) -> list[Row]:
             write = post(lambda i: f"/v1/subjects/http-{i % 5000}/grants", grant_body, writer_key)
             server = ServerProcess(url, data_dir, group_commit=True)
             try:
-                rows.append(
-                    http_phase(server, "GET /healthz", "-", get(lambda i: "/healthz", None), args)
-                )
-                rows.append(http_phase(server, "GET /v1/check", "-", check, args))
+                rows += read_rounds(server, check, args)
                 if not args.reads_only:
                     rows.append(http_phase(server, "POST grants", "group commit", write, args))
             finally:
@@ -414,7 +441,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=5.0, help="length of each phase")
     parser.add_argument("--connections", type=int, default=32, help="concurrent clients")
     parser.add_argument(
-        "--rounds", type=int, default=3, help="alternating rounds of the ledger-level writes"
+        "--rounds",
+        type=int,
+        default=3,
+        help="alternating rounds of the ledger-level writes, and of GET /healthz and GET /v1/check",
     )
     parser.add_argument(
         "--history",
@@ -450,6 +480,8 @@ def main(argv: list[str] | None = None) -> int:
     if ROUND_RATIOS:
         ratios = ", ".join(f"{r:.1f}x" for r in ROUND_RATIOS)
         print(f"ledger group commit / 1 tx/write, round by round: {ratios}")
+    ratios = ", ".join(f"{r:.2f}x" for r in READ_RATIOS)
+    print(f"GET /v1/check / GET /healthz, round by round: {ratios}")
     for row in rows:
         if row.errors:
             print(f"{row.what} ({row.mode}): {row.errors} answers were not 2xx", file=sys.stderr)
