@@ -166,6 +166,9 @@ def merge(merged: dict[str, Row], key: str, row: Row) -> None:
 
 ROUND_RATIOS: list[float] = []
 READ_RATIOS: list[float] = []
+SERVER_CPU: dict[str, tuple[float, int]] = {}
+"""The server process's CPU seconds during each route's measured phases, and their
+requests: a cost per request that a busy neighbour moves less than it moves req/s."""
 
 
 # ------------------------------------------------------------------ HTTP level
@@ -275,6 +278,12 @@ class ServerProcess:
                 raise RuntimeError(f"the API server did not start; its log ends:\n{tail}")
             time.sleep(0.1)
 
+    def cpu_seconds(self) -> float:
+        """Return the CPU time (user and system) the server process used so far (Linux)."""
+        with open(f"/proc/{self.process.pid}/stat") as stat:
+            fields = stat.read().rpartition(")")[2].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def stop(self) -> None:
         self.process.terminate()
         self.process.wait(30)
@@ -285,7 +294,10 @@ def http_phase(
     server: ServerProcess, what: str, mode: str, request: Callable[[int], bytes], args: Args
 ) -> Row:
     http_load(server.port, args.connections, min(1.0, args.seconds / 4), request)  # warm up
+    began = server.cpu_seconds()
     load, elapsed = http_load(server.port, args.connections, args.seconds, request)
+    used, count = SERVER_CPU.get(what, (0.0, 0))
+    SERVER_CPU[what] = (used + server.cpu_seconds() - began, count + len(load.latencies))
     return Row("http", what, mode, len(load.latencies), elapsed, load.latencies, load.errors)
 
 
@@ -298,10 +310,13 @@ def read_rounds(server: ServerProcess, check: Callable[[int], bytes], args: Args
     healthz = get(lambda i: "/healthz", None)
     merged: dict[str, Row] = {}
     for _ in range(args.rounds):
-        floor = http_phase(server, "GET /healthz", "-", healthz, args)
-        read = http_phase(server, "GET /v1/check", "-", check, args)
+        rows = [
+            http_phase(server, "GET /healthz", "-", healthz, args),
+            http_phase(server, "GET /v1/check", "-", check, args),
+        ]
+        floor, read = rows
         READ_RATIOS.append(read.rate / floor.rate if floor.rate else float("nan"))
-        for row in (floor, read):
+        for row in rows:
             merge(merged, row.what, row)
     return list(merged.values())
 
@@ -482,6 +497,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"ledger group commit / 1 tx/write, round by round: {ratios}")
     ratios = ", ".join(f"{r:.2f}x" for r in READ_RATIOS)
     print(f"GET /v1/check / GET /healthz, round by round: {ratios}")
+    cost = {what: used / count * 1e6 for what, (used, count) in SERVER_CPU.items() if count}
+    if len(cost) == 2:
+        floor, read = cost["GET /healthz"], cost["GET /v1/check"]
+        print(
+            f"server CPU per request: "
+            f"/healthz {floor:,.0f} µs, /v1/check {read:,.0f} µs, "
+            f"ratio {floor / read:.2f}x (PostgreSQL's own CPU not counted)"
+        )
     for row in rows:
         if row.errors:
             print(f"{row.what} ({row.mode}): {row.errors} answers were not 2xx", file=sys.stderr)

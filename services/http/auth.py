@@ -36,6 +36,7 @@ from services.http.rate_limit import RateLimiter, retry_after_header
 
 CACHE_SECONDS: Final = 1.0  # a known key is looked up again at most this often (revocation)
 CACHE_MAX_KEYS: Final = 10_000
+REFRESH_AHEAD_SECONDS: Final = 0.25  # a key in use is verified again this long before expiry
 REALM: Final = "consent-ledger"
 
 
@@ -91,20 +92,40 @@ class Authenticator:
     def cached(self, secret: str) -> ApiKey | None:
         """Return the key for a bearer secret if it was verified less than CACHE_SECONDS
         ago, else None (no lookup)."""
+        return self._cached(key_digest(secret))
+
+    def _cached(self, digest: str) -> ApiKey | None:
         with self._lock:
-            cached = self._cache.get(key_digest(secret))
+            cached = self._cache.get(digest)
         if cached is not None and cached[1] > time.monotonic():
             return cached[0]
         return None
+
+    def _refresh_ahead(self, digest: str, secret: str) -> None:
+        """Start verifying a busy key again (in the background, on the running loop) in
+        the last REFRESH_AHEAD_SECONDS of its cache window, so that its requests do not
+        all miss the cache at once when the window ends. A revoked key is still refused
+        within CACHE_SECONDS of the revocation: every verification starts after the one
+        before it, and a key is served for CACHE_SECONDS from the start of its last."""
+        with self._lock:
+            cached = self._cache.get(digest)
+        if cached is None or cached[1] - time.monotonic() > REFRESH_AHEAD_SECONDS:
+            return
+        loop = asyncio.get_running_loop()
+        if (loop, digest) not in self._pending:
+            task = loop.create_task(self._look_up(digest, secret))
+            task.add_done_callback(_ignore_outcome)
 
     def admit_cached(self, secret: str, access: Access) -> ApiKey | None:
         """Admit a request as `requires(access)` would, but only from the cache: return
         the key, bound to the log context and charged one token of its rate limit, when
         it is cached, its role has `access` and it is within its limit; otherwise None,
         with nothing charged or bound (the caller then takes the full route)."""
-        key = self.cached(secret)
+        digest = key_digest(secret)
+        key = self._cached(digest)
         if key is None or key.role not in access.value:
             return None
+        self._refresh_ahead(digest, secret)
         if self.limiter is not None and self.limiter.take(key.name) is not None:
             return None
         structlog.contextvars.bind_contextvars(api_key=key.name, role=key.role.value)
@@ -143,8 +164,10 @@ class Authenticator:
                     found = await run_in_threadpool(self.store.authenticate, secret)
                 finally:
                     del self._pending[flight]
-                if found is not None:
-                    with self._lock:
+                with self._lock:
+                    if found is None:  # unknown, or revoked since it was last verified
+                        self._cache.pop(digest, None)
+                    else:
                         if len(self._cache) >= CACHE_MAX_KEYS:
                             self._cache.clear()
                         self._cache[digest] = (found, began + CACHE_SECONDS)
@@ -185,3 +208,9 @@ class Authenticator:
 
         dependency.__name__ = f"requires_{access.name.lower()}"
         return dependency
+
+
+def _ignore_outcome(task: asyncio.Task[ApiKey | None]) -> None:
+    """Consume a background verification's outcome (a failure shows on the next miss)."""
+    if not task.cancelled():
+        task.exception()

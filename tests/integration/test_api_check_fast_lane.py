@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from services.api_keys import ApiKey, ApiKeyStore, Role
 from services.bootstrap import Services, bootstrap
-from services.http.auth import CACHE_SECONDS, Access, Authenticator
+from services.http.auth import CACHE_SECONDS, REFRESH_AHEAD_SECONDS, Access, Authenticator
 from services.http.fast_check import check_params
 from services.settings import Settings
 from tests.integration.api_support import TERMS_2025, Api, assert_problem, running_api
@@ -152,3 +152,28 @@ def test_concurrent_requests_with_an_unverified_key_share_one_store_lookup(
     assert store.lookups == 1
     assert auth.admit_cached(secret, Access.READ) == keys[0]
     assert auth.admit_cached(secret, Access.RECORD) is None  # a reader may not record
+
+
+def test_a_key_in_use_is_verified_again_before_its_cache_window_ends(
+    services: Services,
+) -> None:
+    store = CountingKeyStore(services.database)
+    _, secret = store.create("busy", "reader")
+    auth = Authenticator(store)
+
+    async def scenario() -> tuple[ApiKey | None, ApiKey | None]:
+        await auth.authenticate(secret)
+        verified = time.monotonic()
+        await asyncio.sleep(CACHE_SECONDS - REFRESH_AHEAD_SECONDS / 2)  # into the last stretch
+        admitted = auth.admit_cached(secret, Access.READ)  # served, and verified again
+        for _ in range(500):  # the background verification, within 5 s
+            if store.lookups == 2:
+                break
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(max(0.0, verified + CACHE_SECONDS - time.monotonic()) + 0.05)
+        return admitted, auth.cached(secret)  # past the first window: still cached
+
+    admitted, later = asyncio.run(scenario())
+    assert admitted is not None
+    assert later == admitted
+    assert store.lookups == 2
