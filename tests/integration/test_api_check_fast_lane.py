@@ -137,29 +137,33 @@ class CountingKeyStore(ApiKeyStore):
         return super().authenticate(secret)
 
 
-def test_concurrent_requests_with_an_unverified_key_share_one_store_lookup(
-    services: Services,
-) -> None:
+@pytest.fixture
+def counted(services: Services) -> tuple[CountingKeyStore, Authenticator, str]:
+    """A counting key store, an authenticator over it, and the secret of a reader key."""
     store = CountingKeyStore(services.database)
-    _, secret = store.create("shared", "reader")
-    auth = Authenticator(store)
+    _, secret = store.create("counted", "reader")
+    return store, Authenticator(store), secret
+
+
+def test_concurrent_requests_with_an_unverified_key_share_one_store_lookup(
+    counted: tuple[CountingKeyStore, Authenticator, str],
+) -> None:
+    store, auth, secret = counted
 
     async def many() -> list[ApiKey]:
         return await asyncio.gather(*(auth.authenticate(secret) for _ in range(20)))
 
     keys = asyncio.run(many())
-    assert {key.name for key in keys} == {"shared"}
+    assert {key.name for key in keys} == {"counted"}
     assert store.lookups == 1
     assert auth.admit_cached(secret, Access.READ) == keys[0]
     assert auth.admit_cached(secret, Access.RECORD) is None  # a reader may not record
 
 
 def test_a_key_in_use_is_verified_again_before_its_cache_window_ends(
-    services: Services,
+    counted: tuple[CountingKeyStore, Authenticator, str],
 ) -> None:
-    store = CountingKeyStore(services.database)
-    _, secret = store.create("busy", "reader")
-    auth = Authenticator(store)
+    store, auth, secret = counted
 
     async def scenario() -> tuple[ApiKey | None, ApiKey | None]:
         await auth.authenticate(secret)
