@@ -17,7 +17,8 @@ from projections.read_models.view import READ_MODELS, PermissionsView
 
 __all__ = ["PostgresPermissionsView"]
 
-READ_POOL_SIZE: Final = 4  # connections of a view's own read pool (opened as reads need them)
+READ_POOL_SIZE: Final = 3  # most connections of a view's own read pool (opened as reads need them)
+READ_POOL_IDLE_SECONDS: Final = 60.0  # a read connection beyond the first idle this long closes
 
 
 def read_pool_name(schema: str) -> str:
@@ -118,6 +119,7 @@ class PostgresPermissionsView(PermissionsView, PostgresTrackingRecorder):
                         },
                         min_size=1,
                         max_size=READ_POOL_SIZE,
+                        max_idle=READ_POOL_IDLE_SECONDS,
                         open=True,
                         timeout=source.timeout,
                         name="read-models",
