@@ -1,11 +1,13 @@
 # long module: one benchmark run end to end: server processes, load clients and the table
-"""Benchmark the HTTP API on PostgreSQL: reads and writes beside a trivial route, and
-group commit beside one transaction per write.
+"""Benchmark the HTTP API: reads and writes beside a trivial route, and group commit
+beside one transaction per write.
 
     python -m bench.api [--seconds 5] [--connections 32] [--rounds 3] [--history N]
-                        [--database-url URL]
+                        [--database-url URL | sqlite] [--reads-only]
 
-One run, one fresh PostgreSQL schema (dropped afterwards), measured side by side:
+One run, one fresh PostgreSQL schema (dropped afterwards), or with `--database-url
+sqlite` one fresh SQLite file in a temporary folder, measured side by side
+(`--reads-only`: only `GET /healthz` and `GET /v1/check`, on one server):
 
 - `ledger`: no HTTP. `--connections` clients (asyncio tasks on one loop, as in the
   server) append grants for `--seconds`, each awaiting its own receipt: through the
@@ -16,8 +18,10 @@ One run, one fresh PostgreSQL schema (dropped afterwards), measured side by side
 - `http`: `consent-ledger serve` in its own process, loaded by `--connections`
   keep-alive HTTP/1.1 connections from this process (a minimal asyncio client, so the
   load generator costs little of the two cores): `GET /healthz` (no key, no store: the
-  floor of the stack), `GET /v1/check` (a reader key; 1000 subjects with terms and
-  grants), `POST /v1/subjects/{s}/grants` (a writer key). Then the same server again
+  floor of the stack) and `GET /v1/check` (a reader key; 1000 subjects with terms and
+  grants) in `--rounds` alternating rounds, merged, with each round's ratio (the server
+  logs every request as JSON, as in production); `POST /v1/subjects/{s}/grants` (a
+  writer key). Then the same server again
   with `LEDGER_API_GROUP_COMMIT=off` for the writes. requests/s, p50, p99; the ratio
   column is against `/healthz` for routes and against one-transaction-per-write for
   group commit.
@@ -138,24 +142,33 @@ def alternating_rounds(ledger: ConsentLedger, args: Args) -> list[Row]:
         )
         ROUND_RATIOS.append(group.rate / single.rate if single.rate else float("nan"))
         for row in (group, single):
-            before = merged.get(row.mode)
-            merged[row.mode] = (
-                row
-                if before is None
-                else Row(
-                    row.area,
-                    row.what,
-                    row.mode,
-                    before.count + row.count,
-                    before.seconds + row.seconds,
-                    before.latencies + row.latencies,
-                    before.errors + row.errors,
-                )
-            )
+            merge(merged, row.mode, row)
     return list(merged.values())
 
 
+def merge(merged: dict[str, Row], key: str, row: Row) -> None:
+    """Add `row`'s counts, times and latencies to the row held under `key`."""
+    before = merged.get(key)
+    merged[key] = (
+        row
+        if before is None
+        else Row(
+            row.area,
+            row.what,
+            row.mode,
+            before.count + row.count,
+            before.seconds + row.seconds,
+            before.latencies + row.latencies,
+            before.errors + row.errors,
+        )
+    )
+
+
 ROUND_RATIOS: list[float] = []
+READ_RATIOS: list[float] = []
+SERVER_CPU: dict[str, tuple[float, int]] = {}
+"""The server process's CPU seconds during each route's measured phases, and their
+requests: a cost per request that a busy neighbour moves less than it moves req/s."""
 
 
 # ------------------------------------------------------------------ HTTP level
@@ -227,7 +240,8 @@ def post(path: Callable[[int], str], body: bytes, key: str) -> Callable[[int], b
 
 
 class ServerProcess:
-    """`consent-ledger serve` on a free port, its logs discarded."""
+    """`consent-ledger serve` on a free port, logging JSON as in production (to a file
+    in the run's temporary folder, whose tail a failed start shows)."""
 
     def __init__(self, database_url: str, data_dir: Path, *, group_commit: bool) -> None:
         import socket
@@ -236,6 +250,8 @@ class ServerProcess:
         with socket.socket() as sock:
             sock.bind(("127.0.0.1", 0))
             self.port = sock.getsockname()[1]
+        self.log = data_dir.parent / f"serve-{self.port}.log"
+        self.log_file = self.log.open("wb")
         env = {
             **os.environ,
             "LEDGER_LOG_FORMAT": "json",
@@ -246,7 +262,7 @@ class ServerProcess:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "services.cli.main", "serve", "--port", str(self.port),
              "--database-url", database_url, "--data-dir", str(data_dir)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
+            stdout=subprocess.DEVNULL, stderr=self.log_file, env=env,
         )  # fmt: skip
         deadline = time.monotonic() + 60
         while True:
@@ -258,20 +274,51 @@ class ServerProcess:
             except OSError:
                 pass
             if time.monotonic() > deadline or self.process.poll() is not None:
-                raise RuntimeError("the API server did not start")
+                tail = self.log.read_text(errors="replace")[-2000:]
+                raise RuntimeError(f"the API server did not start; its log ends:\n{tail}")
             time.sleep(0.1)
+
+    def cpu_seconds(self) -> float:
+        """Return the CPU time (user and system) the server process used so far (Linux)."""
+        with open(f"/proc/{self.process.pid}/stat") as stat:
+            fields = stat.read().rpartition(")")[2].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def stop(self) -> None:
         self.process.terminate()
         self.process.wait(30)
+        self.log_file.close()
 
 
 def http_phase(
     server: ServerProcess, what: str, mode: str, request: Callable[[int], bytes], args: Args
 ) -> Row:
     http_load(server.port, args.connections, min(1.0, args.seconds / 4), request)  # warm up
+    began = server.cpu_seconds()
     load, elapsed = http_load(server.port, args.connections, args.seconds, request)
+    used, count = SERVER_CPU.get(what, (0.0, 0))
+    SERVER_CPU[what] = (used + server.cpu_seconds() - began, count + len(load.latencies))
     return Row("http", what, mode, len(load.latencies), elapsed, load.latencies, load.errors)
+
+
+def read_rounds(server: ServerProcess, check: Callable[[int], bytes], args: Args) -> list[Row]:
+    """`GET /healthz` then `GET /v1/check` on one server, `args.rounds` times; merged.
+
+    Alternating rounds spread a busy neighbour's load over both routes; `READ_RATIOS`
+    keeps each round's ratio.
+    """
+    healthz = get(lambda i: "/healthz", None)
+    merged: dict[str, Row] = {}
+    for _ in range(args.rounds):
+        rows = [
+            http_phase(server, "GET /healthz", "-", healthz, args),
+            http_phase(server, "GET /v1/check", "-", check, args),
+        ]
+        floor, read = rows
+        READ_RATIOS.append(read.rate / floor.rate if floor.rate else float("nan"))
+        for row in rows:
+            merge(merged, row.what, row)
+    return list(merged.values())
 
 
 # ----------------------------------------------------------------------- main
@@ -284,6 +331,11 @@ class Args:
     database_url: str
     rounds: int
     history: int
+    reads_only: bool = False
+
+    @property
+    def sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
 
 
 def seed(services: Services) -> None:
@@ -318,10 +370,10 @@ def seed_histories(ledger: ConsentLedger, events: int) -> None:
 def run(args: Args) -> list[Row]:
     base = args.database_url.split("?")[0]
     schema = f"bench_api_{uuid.uuid4().hex[:8]}"
-    url = f"{base}?schema={schema}"
     rows: list[Row] = []
     with tempfile.TemporaryDirectory() as folder:
         data_dir = Path(folder) / "data"
+        url = f"sqlite:///{folder}/bench.db" if args.sqlite else f"{base}?schema={schema}"
         services = bootstrap(Settings(database_url=url, data_dir=data_dir))
         try:
             seed(services)
@@ -330,7 +382,8 @@ def run(args: Args) -> list[Row]:
 
             if args.history:
                 seed_histories(services.ledger, args.history)
-            rows += alternating_rounds(services.ledger, args)
+            if not args.reads_only:
+                rows += alternating_rounds(services.ledger, args)
 
             grant_body = orjson.dumps({"purpose": "ai-training", "content_ids": ["track-1"]})
             check = get(
@@ -340,22 +393,22 @@ def run(args: Args) -> list[Row]:
             write = post(lambda i: f"/v1/subjects/http-{i % 5000}/grants", grant_body, writer_key)
             server = ServerProcess(url, data_dir, group_commit=True)
             try:
-                rows.append(
-                    http_phase(server, "GET /healthz", "-", get(lambda i: "/healthz", None), args)
-                )
-                rows.append(http_phase(server, "GET /v1/check", "-", check, args))
-                rows.append(http_phase(server, "POST grants", "group commit", write, args))
+                rows += read_rounds(server, check, args)
+                if not args.reads_only:
+                    rows.append(http_phase(server, "POST grants", "group commit", write, args))
             finally:
                 server.stop()
-            server = ServerProcess(url, data_dir, group_commit=False)
-            try:
-                rows.append(http_phase(server, "POST grants", "1 tx/write", write, args))
-            finally:
-                server.stop()
+            if not args.reads_only:
+                server = ServerProcess(url, data_dir, group_commit=False)
+                try:
+                    rows.append(http_phase(server, "POST grants", "1 tx/write", write, args))
+                finally:
+                    server.stop()
         finally:
             services.close()
-            with psycopg.connect(base, autocommit=True) as conn:
-                conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+            if not args.sqlite:
+                with psycopg.connect(base, autocommit=True) as conn:
+                    conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
     return rows
 
 
@@ -403,7 +456,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=5.0, help="length of each phase")
     parser.add_argument("--connections", type=int, default=32, help="concurrent clients")
     parser.add_argument(
-        "--rounds", type=int, default=3, help="alternating rounds of the ledger-level writes"
+        "--rounds",
+        type=int,
+        default=3,
+        help="alternating rounds of the ledger-level writes, and of GET /healthz and GET /v1/check",
     )
     parser.add_argument(
         "--history",
@@ -415,22 +471,45 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--database-url",
         default=os.environ.get("LEDGER_BENCH_DATABASE_URL", DEFAULT_DATABASE),
-        help="a PostgreSQL server; a fresh schema is made and dropped",
+        help="a PostgreSQL server (a fresh schema is made and dropped), or `sqlite` "
+        "(a fresh file in a temporary folder)",
+    )
+    parser.add_argument(
+        "--reads-only",
+        action="store_true",
+        help="measure only GET /healthz and GET /v1/check (no ledger-level or HTTP writes)",
     )
     ns = parser.parse_args(argv)
-    args = Args(ns.seconds, ns.connections, ns.database_url, ns.rounds, ns.history)
-    if not args.database_url.startswith("postgres"):
-        print("bench.api measures PostgreSQL: pass a postgresql:// URL", file=sys.stderr)
+    args = Args(ns.seconds, ns.connections, ns.database_url, ns.rounds, ns.history, ns.reads_only)
+    if not (args.database_url.startswith("postgres") or args.sqlite):
+        print("bench.api: pass a postgresql:// URL or `sqlite`", file=sys.stderr)
         return 2
     rows = run(args)
     history = f"{args.history} events per subject" if args.history else "new subjects"
+    store = "SQLite" if args.sqlite else "PostgreSQL"
     print(
-        f"HTTP API on PostgreSQL: {args.connections} concurrent clients, "
+        f"HTTP API on {store}: {args.connections} concurrent clients, "
         f"{args.seconds:g} s per phase, {os.cpu_count()} cores; ledger writes to {history}"
     )
     print(table(rows))
-    ratios = ", ".join(f"{r:.1f}x" for r in ROUND_RATIOS)
-    print(f"ledger group commit / 1 tx/write, round by round: {ratios}")
+    if ROUND_RATIOS:
+        ratios = ", ".join(f"{r:.1f}x" for r in ROUND_RATIOS)
+        print(f"ledger group commit / 1 tx/write, round by round: {ratios}")
+    ratios = ", ".join(f"{r:.2f}x" for r in READ_RATIOS)
+    print(f"GET /v1/check / GET /healthz, round by round: {ratios}")
+    cost = {what: used / count * 1e6 for what, (used, count) in SERVER_CPU.items() if count}
+    if "GET /healthz" in cost and "GET /v1/check" in cost:
+        floor, read = cost["GET /healthz"], cost["GET /v1/check"]
+        print(
+            f"server CPU per request: "
+            f"/healthz {floor:,.0f} µs, /v1/check {read:,.0f} µs, "
+            f"ratio {floor / read:.2f}x ("
+            + (
+                "SQLite runs in the server: counted)"
+                if args.sqlite
+                else "PostgreSQL's not counted)"
+            )
+        )
     for row in rows:
         if row.errors:
             print(f"{row.what} ({row.mode}): {row.errors} answers were not 2xx", file=sys.stderr)

@@ -9,6 +9,7 @@ stops.
 
 from __future__ import annotations
 
+import functools
 import re
 import time
 import uuid
@@ -18,7 +19,7 @@ from importlib.metadata import PackageNotFoundError, version
 from typing import Any, Final
 
 import structlog
-from fastapi import Depends, FastAPI
+from fastapi import APIRouter, Depends, FastAPI
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import RedirectResponse
 from fastapi_offline import FastAPIOffline
@@ -33,6 +34,7 @@ from ledger.vocabulary import ASPECTS, Vocabulary
 from services.bootstrap import Services, bootstrap
 from services.http import DOCS_PATH
 from services.http.auth import Authenticator
+from services.http.fast_check import CHECK_PATH, CheckFastLane
 from services.http.group_commit import Committer, build_committer
 from services.http.idempotency import IdempotencyStore
 from services.http.limits import BodyLimitMiddleware
@@ -45,7 +47,7 @@ from services.http.routes.health import health_router
 from services.http.routes.history import history_router
 from services.http.routes.ledger import ledger_router
 from services.http.routes.overview import overview_router
-from services.http.routes.permissions import permissions_router
+from services.http.routes.permissions import answer_check, permissions_router
 from services.http.routes.rights import rights_router
 from services.http.routes.signals import signals_router
 from services.http.routes.snapshots import snapshots_router
@@ -130,7 +132,8 @@ def create_app(services: Services, *, committer: Committer | None = None) -> Fas
     gated = [Depends(store_reachable)]
     app.include_router(health_router(services, watch))
     app.include_router(consent_router(gateway, auth), dependencies=gated)
-    app.include_router(permissions_router(services, auth), dependencies=gated)
+    reads = permissions_router(services, auth)
+    app.include_router(reads, dependencies=gated)
     app.include_router(
         rights_router(services.ledger, services.log, gateway, auth), dependencies=gated
     )
@@ -156,6 +159,14 @@ def create_app(services: Services, *, committer: Committer | None = None) -> Fas
         return RedirectResponse(DOCS_PATH)
 
     install_problem_handlers(app)
+    app.add_middleware(
+        CheckFastLane,
+        answer=functools.partial(answer_check, services.reader),
+        auth=auth,
+        watch=watch,
+        route=_route(reads, CHECK_PATH),
+        handlers=app.exception_handlers,
+    )
     app.add_middleware(BodyLimitMiddleware)
     app.add_middleware(RequestContextMiddleware)
     app.openapi = _openapi_builder(app, services.ledger.vocabulary)  # type: ignore[method-assign]
@@ -191,6 +202,11 @@ def _stop(services: Services, writer: Committer, lease: Lease) -> None:
     writer.stop()
     services.projector.stop()
     lease.release()
+
+
+def _route(router: APIRouter, path: str) -> object:
+    """Return the router's route for `path` (what the request log names)."""
+    return next(r for r in router.routes if getattr(r, "path", None) == path)
 
 
 def _package_version() -> str:

@@ -5,6 +5,7 @@ Every answer comes from `services.reader` (the read side's seam), never the even
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Final
 
 import orjson
@@ -15,6 +16,7 @@ from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from ledger.vocabulary import ALL_ASPECTS, PLATFORM
+from projections.reader import PermissionReader
 from services.bootstrap import Services
 from services.http.auth import Access, Authenticator
 from services.http.problems import problem_responses
@@ -54,7 +56,6 @@ def permissions_router(services: Services, auth: Authenticator) -> APIRouter:
     """Return the check, filter and AI-signals routes, wired to one deployment."""
     router = APIRouter(prefix="/v1", tags=["reads"], route_class=LedgerRoute)
     read = [Depends(auth.requires(Access.READ))]
-    reader = services.reader
 
     @router.get(
         "/check",
@@ -82,18 +83,18 @@ def permissions_router(services: Services, auth: Authenticator) -> APIRouter:
             ),
         ] = None,
     ) -> Response:
-        decision = reader.check(
-            identifier(subject, field="subject"),
-            purpose,
+        return answer_check(
+            services.reader,
+            subject=subject,
+            purpose=purpose,
             party=party,
-            content=identifier(content, field="content") if content is not None else None,
+            content=content,
             aspect=aspect,
-            at=instant(at, field="at"),
-            known_at=instant(known_at, field="known_at"),
+            at=at,
+            known_at=known_at,
             min_position=min_position,
             model=model,
         )
-        return JsonResponse(decision.to_json())
 
     @router.post(
         "/filter",
@@ -157,6 +158,35 @@ def permissions_router(services: Services, auth: Authenticator) -> APIRouter:
         return JsonResponse(signals.to_json(), headers=headers)
 
     return router
+
+
+def answer_check(
+    reader: PermissionReader,
+    *,
+    subject: str,
+    purpose: str,
+    party: str = PLATFORM,
+    content: str | None = None,
+    aspect: str = ALL_ASPECTS,
+    at: datetime | None = None,
+    known_at: datetime | None = None,
+    min_position: int | None = None,
+    model: str | None = None,
+) -> Response:
+    """Answer one check from its query parameters: the route's work, which its fast lane
+    (`services.http.fast_check`) shares. Raises the ledger's errors (problem+json)."""
+    decision = reader.check(
+        identifier(subject, field="subject"),
+        purpose,
+        party=party,
+        content=identifier(content, field="content") if content is not None else None,
+        aspect=aspect,
+        at=instant(at, field="at"),
+        known_at=instant(known_at, field="known_at"),
+        min_position=min_position,
+        model=model,
+    )
+    return JsonResponse(decision.to_json())
 
 
 def answer_filter(services: Services, raw: bytes) -> bytes:
