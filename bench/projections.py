@@ -23,6 +23,7 @@ fresh schema (dropped afterwards): rebuild rate, check and point-in-time latency
 from __future__ import annotations
 
 import argparse
+import gc
 import itertools
 import os
 import random
@@ -368,11 +369,8 @@ def run_sqlite(subjects: int, cli_filter: bool) -> list[Row]:
             point_in_time(services, known_at + timedelta(days=1)),
         )
         current = sample(subjects, 5000, seed=3)
-        services.projector.start_background()  # as in the server: reads do not catch up
-        try:
-            rows += latency("check (now)", large, current, askers(services))
-        finally:
-            services.projector.stop()
+        rows += index_rows(services, large, current)
+        services.projector.index = None  # the rows below read the tables, as a CLI does
         ledger, reader = services.ledger, services.reader
         alone = timed(
             current,
@@ -391,6 +389,55 @@ def run_sqlite(subjects: int, cli_filter: bool) -> list[Row]:
         log(f"database file {os.path.getsize(workdir / 'ledger.db') / 2**20:,.0f} MiB")
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
+    return rows
+
+
+def resident_bytes() -> int:
+    """Return this process's resident memory (Linux `/proc/self/statm`)."""
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def index_rows(services: Any, data: str, current: list[Question]) -> list[Row]:
+    """Time `check (now)` with the projector running as in the server, first through the
+    tables (the previous path: no in-memory index), then through the index, on the same
+    questions in the same run; build the index in between and measure its memory."""
+    projector = services.projector
+    index, projector.index = projector.index, None
+    projector.start_background()  # as in the server: reads do not catch up
+    try:
+        tables = latency("check (now), tables", data, current, askers(services))
+    finally:
+        projector.stop()
+    projector.index = index
+    gc.collect()
+    before = resident_bytes()
+    start = time.perf_counter()
+    position = projector.tail_index()
+    seconds = time.perf_counter() - start
+    gc.collect()
+    grown = resident_bytes() - before
+    subjects = index.subjects()
+    log(f"index built to position {position:,} in {seconds:.1f} s, +{grown / 2**20:,.0f} MiB")
+    projector.start_background()
+    try:
+        indexed = latency("check (now), index", data, current, askers(services))
+    finally:
+        projector.stop()
+    rows = [
+        Row("check index build (fold of the log)", data,
+            f"{position / seconds:,.0f} events/s ({seconds:.1f} s)", "-", "-", "-"),
+        Row("check index memory (RSS growth)", data,
+            f"{grown / subjects:,.0f} B/subject ({grown / 2**20:,.0f} MiB)", "-", "-",
+            f"{grown / subjects * 1e6 / 2**20:,.0f} MiB per million subjects"),
+    ]  # fmt: skip
+    for old, new in zip(tables, indexed, strict=True):
+        rows += [old, new]
+        fast = float(new.read_models.split()[0].replace(",", ""))
+        slow = float(old.read_models.split()[0].replace(",", ""))
+        rows.append(Row(f"{new.measure.replace(', index', '')}: tables / index",
+                        "the same questions, one run", f"{slow / fast:.1f}x", "-", "-",
+                        "target: index p99 <= 20 µs"))  # fmt: skip
     return rows
 
 

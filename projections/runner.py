@@ -27,6 +27,8 @@ from eventsourcing.postgres import PostgresApplicationRecorder
 from ledger.application import ConsentLedger
 from ledger.backoff import store_outage
 from ledger.errors import LedgerError, StoreUnavailableError
+from ledger.events import Entry
+from projections.current_index import CurrentIndex
 from projections.database import translate_driver_errors
 from projections.read_models import PermissionsView, ViewConflictError
 
@@ -94,6 +96,7 @@ class Projector:
         *,
         batch_size: int = DEFAULT_BATCH_SIZE,
         poll_seconds: float = DEFAULT_POLL_SECONDS,
+        index: CurrentIndex | None = None,
     ) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
@@ -101,6 +104,7 @@ class Projector:
         self.model = model
         self.batch_size = batch_size
         self.poll_seconds = poll_seconds
+        self.index = index  # the current check's in-memory index, kept by `run`
         self._advanced = threading.Condition()
         self._position = -1  # last position this process saw committed
         self._stop = threading.Event()
@@ -179,15 +183,36 @@ class Projector:
             if not notifications:
                 break
             entries = [self.ledger.entry(n) for n in notifications]
+            before = after
             try:
                 after = view.apply(entries, after=after)
             except ViewConflictError:
                 after = view.position()
                 continue
+            if live and self.index is not None:
+                self.index.offer(entries, after=before)
             if live:
                 self._batches += 1
                 self._saw(after)
         return after
+
+    def entries_after(self, after: int, limit: int) -> list[Entry]:
+        """Return up to `limit` ledger entries after position `after` (the index's tail)."""
+        with translate_driver_errors("the event store is unavailable"):
+            notifications = self.ledger.recorder.select_notifications(
+                start=after, limit=limit, inclusive_of_start=False
+            )
+        return [self.ledger.entry(n) for n in notifications]
+
+    def tail_index(self, stop: threading.Event | None = None) -> int | None:
+        """Bring the in-memory index up to the log's end (None without an index).
+
+        The index reads the log itself, so batches another process's projector applied
+        reach it too; a batch this projector applied was offered to it already.
+        """
+        if self.index is None:
+            return None
+        return self.index.tail(self.entries_after, stop=None if stop is None else stop.is_set)
 
     def rebuild(self) -> int:
         """Project the whole log again from position 0 into shadow tables, then swap them in.
@@ -256,6 +281,7 @@ class Projector:
                         self.catch_up(guard=guard)
                         if due is not None and due.run_due():
                             self.catch_up(guard=guard)
+                    self.tail_index(stop)  # a stand-by's index follows the log too
                     retrying.succeeded()
                 except StoreUnavailableError as error:
                     _log.warning("projection_store_unavailable", error=str(error))
