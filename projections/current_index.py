@@ -120,20 +120,21 @@ class CurrentIndex:
 
     def tail(
         self, read: Tail, *, batch: int = TAIL_BATCH, stop: Callable[[], bool] | None = None
-    ) -> int:
-        """Fold every entry `read` returns after the index's position; return the position.
+    ) -> bool:
+        """Fold every entry `read` returns after the index's position; tell whether the
+        log's end was reached (then the index is marked ready).
 
-        Marks the index ready when the log's end is reached; `stop` is asked before each
-        batch (True stops).
+        `stop` is asked before each batch: True stops, so a long first build can give
+        way to other work.
         """
         while stop is None or not stop():
             after = self.position
             entries = read(after, batch)
             if not entries:
                 self.ready = True
-                return after
+                return True
             self.offer(entries, after=after)
-        return self.position
+        return False
 
     def _fold(self, entries: Iterable[Entry]) -> None:
         intern = sys.intern

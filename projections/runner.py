@@ -34,6 +34,7 @@ from projections.read_models import PermissionsView, ViewConflictError
 
 DEFAULT_BATCH_SIZE: Final = 2000
 DEFAULT_POLL_SECONDS: Final = 0.05
+INDEX_SLICE_SECONDS: Final = 0.25  # the longest the worker folds the index in one go
 
 _log = structlog.get_logger("projections.runner")
 
@@ -204,15 +205,26 @@ class Projector:
             )
         return [self.ledger.entry(n) for n in notifications]
 
-    def tail_index(self, stop: threading.Event | None = None) -> int | None:
-        """Bring the in-memory index up to the log's end (None without an index).
+    def tail_index(
+        self, stop: threading.Event | None = None, *, seconds: float | None = None
+    ) -> bool:
+        """Bring the in-memory index towards the log's end; tell whether it got there
+        (True without an index). `seconds` bounds the time spent (a first build of a
+        large ledger gives way to the view's catch-up between its slices).
 
         The index reads the log itself, so batches another process's projector applied
         reach it too; a batch this projector applied was offered to it already.
         """
         if self.index is None:
-            return None
-        return self.index.tail(self.entries_after, stop=None if stop is None else stop.is_set)
+            return True
+        deadline = None if seconds is None else time.monotonic() + seconds
+
+        def halt() -> bool:
+            return (stop is not None and stop.is_set()) or (
+                deadline is not None and time.monotonic() >= deadline
+            )
+
+        return self.index.tail(self.entries_after, stop=halt)
 
     def rebuild(self) -> int:
         """Project the whole log again from position 0 into shadow tables, then swap them in.
@@ -281,7 +293,9 @@ class Projector:
                         self.catch_up(guard=guard)
                         if due is not None and due.run_due():
                             self.catch_up(guard=guard)
-                    self.tail_index(stop)  # a stand-by's index follows the log too
+                    # A stand-by's index follows the log too; a first build runs in
+                    # slices, with no wait between them.
+                    built = self.tail_index(stop, seconds=INDEX_SLICE_SECONDS)
                     retrying.succeeded()
                 except StoreUnavailableError as error:
                     _log.warning("projection_store_unavailable", error=str(error))
@@ -290,7 +304,8 @@ class Projector:
                 except LedgerError as error:
                     _log.error("projection_failed", error=error.detail)
                     raise
-                waiter(stop)
+                if built:
+                    waiter(stop)
         finally:
             close = getattr(waiter, "close", None)
             if close is not None:
