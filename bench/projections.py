@@ -23,6 +23,7 @@ fresh schema (dropped afterwards): rebuild rate, check and point-in-time latency
 from __future__ import annotations
 
 import argparse
+import gc
 import itertools
 import os
 import random
@@ -32,6 +33,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import tracemalloc
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -338,6 +340,7 @@ def run_sqlite(subjects: int, cli_filter: bool) -> list[Row]:
     rows: list[Row] = []
     try:
         services = open_services(url, workdir / "data")
+        services.projector.index = None  # built and measured on its own (`index_rows`)
         generator = Generator(services.ledger)
         generator.publish_terms()
         generator.grow(until_events=SMALL_EVENTS)
@@ -368,11 +371,8 @@ def run_sqlite(subjects: int, cli_filter: bool) -> list[Row]:
             point_in_time(services, known_at + timedelta(days=1)),
         )
         current = sample(subjects, 5000, seed=3)
-        services.projector.start_background()  # as in the server: reads do not catch up
-        try:
-            rows += latency("check (now)", large, current, askers(services))
-        finally:
-            services.projector.stop()
+        rows += index_rows(services, large, current)
+        services.projector.index = None  # the rows below read the tables, as a CLI does
         ledger, reader = services.ledger, services.reader
         alone = timed(
             current,
@@ -391,6 +391,72 @@ def run_sqlite(subjects: int, cli_filter: bool) -> list[Row]:
         log(f"database file {os.path.getsize(workdir / 'ledger.db') / 2**20:,.0f} MiB")
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
+    return rows
+
+
+def cpu_per_call(questions: list[Question], ask: Ask) -> float:
+    """Return the mean CPU time of this thread per question, in µs (load-independent:
+    the wall-clock percentiles of a shared machine include time the scheduler gave others)."""
+    start = time.thread_time_ns()
+    for question in questions:
+        ask(question)
+    return (time.thread_time_ns() - start) / len(questions) / 1000
+
+
+def index_rows(services: Any, data: str, current: list[Question]) -> list[Row]:
+    """Time `check (now)` with the projector running as in the server, first through the
+    tables (the previous path: no in-memory index), then through the index, on the same
+    questions in the same run; build the index in between and measure its memory."""
+    from projections.current_index import CurrentIndex
+
+    projector = services.projector
+    projector.index = None  # the previous path: the tables answer
+    check = askers(services)[READ_MODELS]
+    projector.start_background()  # as in the server: reads do not catch up
+    try:
+        tables = latency("check (now), tables", data, current, askers(services))
+        tables_cpu = cpu_per_call(current, check)
+    finally:
+        projector.stop()
+    # As a server starts: a fresh index folds the whole log (timed), then a second fresh
+    # one does it again under tracemalloc, which counts the bytes it keeps.
+    projector.index = CurrentIndex()
+    start = time.perf_counter()
+    projector.tail_index()
+    seconds = time.perf_counter() - start
+    position = projector.index.position
+    projector.index = index = CurrentIndex()
+    gc.collect()
+    tracemalloc.start()
+    projector.tail_index()
+    gc.collect()
+    grown = tracemalloc.get_traced_memory()[0]
+    tracemalloc.stop()
+    subjects = index.subjects()
+    log(f"index built to position {position:,} in {seconds:.1f} s, {grown / 2**20:,.0f} MiB")
+    projector.start_background()
+    try:
+        indexed = latency("check (now), index", data, current, askers(services))
+        index_cpu = cpu_per_call(current, check)
+    finally:
+        projector.stop()
+    rows = [
+        Row("check index build (fold of the log)", data,
+            f"{position / seconds:,.0f} events/s ({seconds:.1f} s)", "-", "-", "-"),
+        Row("check index memory (tracemalloc)", data,
+            f"{grown / subjects:,.0f} B/subject ({grown / 2**20:,.0f} MiB)", "-", "-",
+            f"{grown / subjects * 1e6 / 2**20:,.0f} MiB per million subjects"),
+    ]  # fmt: skip
+    rows.append(Row("check (now), CPU time per check (this thread)", data,
+                    f"index {index_cpu:,.1f} µs; tables {tables_cpu:,.1f} µs", "-", "-",
+                    f"{tables_cpu / index_cpu:.1f}x less CPU"))  # fmt: skip
+    for old, new in zip(tables, indexed, strict=True):
+        rows += [old, new]
+        fast = float(new.read_models.split()[0].replace(",", ""))
+        slow = float(old.read_models.split()[0].replace(",", ""))
+        rows.append(Row(f"{new.measure.replace(', index', '')}: tables / index",
+                        "the same questions, one run", f"{slow / fast:.1f}x", "-", "-",
+                        "target: index p99 <= 20 µs"))  # fmt: skip
     return rows
 
 

@@ -29,11 +29,13 @@ from ledger.decisions import (
     Key,
     Question,
     Registration,
+    keys_of,
     question_keys,
     with_contributors,
 )
 from ledger.errors import ConflictError
 from ledger.vocabulary import ALL_ASPECTS, PLATFORM, check_identifier
+from projections.current_index import CurrentIndex
 from projections.permissions import resolve, terms_tip_answers, tip_answers
 from projections.read_models import PairTips
 from projections.read_models.view import registration_from
@@ -143,6 +145,10 @@ class PermissionReader:
         )
         known_at_given = known_at is not None
         projector = self.projector
+        if projector is not None and not known_at_given:
+            decision = self._from_index(projector, question, min_position)
+            if decision is not None:
+                return decision
         if projector is not None and projector.running and min_position is None:
             # The common server read: one statement reads the answer, the view's position
             # and the ledger head; only a view behind the head makes the read wait.
@@ -163,6 +169,46 @@ class PermissionReader:
                 model=model,
             )
         return self.answer(question, known_at_given=known_at_given)
+
+    def _from_index(
+        self, projector: Projector, question: Question, min_position: int | None
+    ) -> Decision | None:
+        """Answer an "as known now" question from the projector's in-memory index, or
+        return None when it cannot: no index, one not built yet, one behind the position
+        the read must reflect (`min_position`, else the ledger head as the read began),
+        or tips that cannot answer (then the tables do).
+        """
+        index = projector.index
+        if index is None or not index.ready:
+            return None
+        # Read the head before the index: the answer reflects every write committed
+        # before the read began, and the index only moves forward.
+        wanted = projector.view.ledger_head() if min_position is None else min_position
+        if index.position < wanted:
+            return None
+        return self.index_answer(index, question)
+
+    def index_answer(self, index: CurrentIndex, question: Question) -> Decision | None:
+        """Answer a validated "as known now" question from `index` as it stands (no
+        freshness check; None when the tips cannot answer). The contributor rule of
+        BRIEF §2.1 applies; a contributor the index cannot answer is asked of the tables.
+        """
+        at, known_at = to_micros(question.at), to_micros(question.known_at)
+        found = index.evidence(question, keys_of(question), at=at, known_at=known_at)
+        if found is None:
+            return None
+        evidence, registration = found
+        owner = resolve(question, evidence, index.terms())
+        if not owner.allowed or registration is None:
+            return owner
+
+        def ask(asked: Question) -> Decision:
+            held = index.evidence(asked, keys_of(asked), at=at, known_at=known_at)
+            if held is None:
+                return self._answer_subject(asked, known_at_given=False, tips=True)
+            return resolve(asked, held[0], index.terms())
+
+        return with_contributors(question, owner, registration, ask)
 
     def answer(self, question: Question, *, known_at_given: bool, tips: bool = True) -> Decision:
         """Answer a validated question from the read models as they stand (no waiting).

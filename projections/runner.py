@@ -27,11 +27,14 @@ from eventsourcing.postgres import PostgresApplicationRecorder
 from ledger.application import ConsentLedger
 from ledger.backoff import store_outage
 from ledger.errors import LedgerError, StoreUnavailableError
+from ledger.events import Entry
+from projections.current_index import CurrentIndex
 from projections.database import translate_driver_errors
 from projections.read_models import PermissionsView, ViewConflictError
 
 DEFAULT_BATCH_SIZE: Final = 2000
 DEFAULT_POLL_SECONDS: Final = 0.05
+INDEX_SLICE_SECONDS: Final = 0.25  # the longest the worker folds the index in one go
 
 _log = structlog.get_logger("projections.runner")
 
@@ -94,6 +97,7 @@ class Projector:
         *,
         batch_size: int = DEFAULT_BATCH_SIZE,
         poll_seconds: float = DEFAULT_POLL_SECONDS,
+        index: CurrentIndex | None = None,
     ) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
@@ -101,6 +105,7 @@ class Projector:
         self.model = model
         self.batch_size = batch_size
         self.poll_seconds = poll_seconds
+        self.index = index  # the current check's in-memory index, kept by `run`
         self._advanced = threading.Condition()
         self._position = -1  # last position this process saw committed
         self._stop = threading.Event()
@@ -179,15 +184,47 @@ class Projector:
             if not notifications:
                 break
             entries = [self.ledger.entry(n) for n in notifications]
+            before = after
             try:
                 after = view.apply(entries, after=after)
             except ViewConflictError:
                 after = view.position()
                 continue
+            if live and self.index is not None:
+                self.index.offer(entries, after=before)
             if live:
                 self._batches += 1
                 self._saw(after)
         return after
+
+    def entries_after(self, after: int, limit: int) -> list[Entry]:
+        """Return up to `limit` ledger entries after position `after` (the index's tail)."""
+        with translate_driver_errors("the event store is unavailable"):
+            notifications = self.ledger.recorder.select_notifications(
+                start=after, limit=limit, inclusive_of_start=False
+            )
+        return [self.ledger.entry(n) for n in notifications]
+
+    def tail_index(
+        self, stop: threading.Event | None = None, *, seconds: float | None = None
+    ) -> bool:
+        """Bring the in-memory index towards the log's end; tell whether it got there
+        (True without an index). `seconds` bounds the time spent (a first build of a
+        large ledger gives way to the view's catch-up between its slices).
+
+        The index reads the log itself, so batches another process's projector applied
+        reach it too; a batch this projector applied was offered to it already.
+        """
+        if self.index is None:
+            return True
+        deadline = None if seconds is None else time.monotonic() + seconds
+
+        def halt() -> bool:
+            return (stop is not None and stop.is_set()) or (
+                deadline is not None and time.monotonic() >= deadline
+            )
+
+        return self.index.tail(self.entries_after, stop=halt)
 
     def rebuild(self) -> int:
         """Project the whole log again from position 0 into shadow tables, then swap them in.
@@ -256,6 +293,9 @@ class Projector:
                         self.catch_up(guard=guard)
                         if due is not None and due.run_due():
                             self.catch_up(guard=guard)
+                    # A stand-by's index follows the log too; a first build runs in
+                    # slices, with no wait between them.
+                    built = self.tail_index(stop, seconds=INDEX_SLICE_SECONDS)
                     retrying.succeeded()
                 except StoreUnavailableError as error:
                     _log.warning("projection_store_unavailable", error=str(error))
@@ -264,7 +304,8 @@ class Projector:
                 except LedgerError as error:
                     _log.error("projection_failed", error=error.detail)
                     raise
-                waiter(stop)
+                if built:
+                    waiter(stop)
         finally:
             close = getattr(waiter, "close", None)
             if close is not None:

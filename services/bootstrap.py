@@ -11,6 +11,7 @@ from ledger.application import Clock, ConsentLedger
 from ledger.checkpoint import load_signing_key_or_create
 from ledger.errors import InvalidInputError, LedgerNotFoundError
 from ledger.vocabulary import ConsentModel, Purpose, Vocabulary
+from projections.current_index import CurrentIndex
 from projections.database import Database, DatabaseUrl
 from projections.merkle_log import LogAnswers, LogService
 from projections.read_models import ReadModel
@@ -111,7 +112,9 @@ def bootstrap(
     )
     with database.exclusive("event-store-tables"):
         ledger.create_tables()
-    projector = Projector(ledger, ReadModel(ledger))
+    projector = Projector(
+        ledger, ReadModel(ledger), index=CurrentIndex() if settings.check_index else None
+    )
     log = LogService(
         ledger,
         database,

@@ -58,6 +58,7 @@ class Settings:
     checkpoint_every_seconds: Annotated[float, Field(gt=0)] = 60.0
     api_group_commit: bool = True  # HTTP writes share transactions (off: one per write)
     api_commit_max_batch: Annotated[int, Field(ge=1)] = 512  # most writes one commit appends
+    check_index: bool = True  # a running projector keeps current checks in memory
     tdm_policy_url: str | None = None  # TDMRep `tdm-policy` served with AI signals
     content_url_template: str | None = None  # e.g. https://music.example/{subject}/{content}
     rate_limit_per_second: Annotated[float, Field(ge=0)] = 1000.0  # per key and process; 0: off

@@ -68,6 +68,7 @@ class PermissionsView(TrackingRecorder):
     dialect: str = ""
     tracking_name: str = "ConsentLedger:permissions"
     freshness: str | None = None  # the lookup of the ledger head (see `follow`)
+    head_statement: str | None = None  # the ledger head alone (see `ledger_head`)
     shadow_of: PermissionsView | None = None  # the live view, when this one is its shadow
     _terms_cache: dict[str, TermsVersion]
 
@@ -282,6 +283,14 @@ class PermissionsView(TrackingRecorder):
     def follow(self, events_table: str, position_column: str) -> None:
         """Name the ledger's events table, so that reads can tell the ledger head."""
         self.freshness = freshness_lookup(events_table, position_column)
+        self.head_statement = f"SELECT MAX({position_column}) FROM {events_table}"
+
+    def ledger_head(self) -> int:
+        """Return the ledger's head (its highest position, 0 if empty): one indexed read
+        on this view's own connection, cheaper than the ledger's pooled one."""
+        if self.head_statement is None:
+            raise AssertionError("ledger_head() needs follow() first")
+        return int(self._query(self.head_statement, [])[0][0] or 0)
 
     def evidence(
         self,

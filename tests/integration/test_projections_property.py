@@ -6,8 +6,9 @@ questions: every key (platform, `*` and named parties; content, unmentioned cont
 catalogue; every aspect) now and at each instant where something changes, each fact at
 its own instants and as known just before and at its recording, and random ones. Both
 read paths (current tips, bitemporal timeline) must give the very same `Decision` as the
-pure `decide` over the subject's replayed events, and the entrypoint `check` the same as
-`ConsentLedger.check`, on SQLite and on PostgreSQL.
+pure `decide` over the subject's replayed events, and so must the in-memory index of
+current checks (`CurrentIndex`) wherever it answers, and the entrypoint `check` (which
+reads the index) the same as `ConsentLedger.check`, on SQLite and on PostgreSQL.
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ledger.decisions import Decision, decide
+from ledger.decisions import Decision, Question, decide, keys_of
+from projections.permissions import current_query, read_current
 from services.bootstrap import Services
 from services.settings import Settings
 from tests.integration.projection_histories import (
@@ -75,6 +77,14 @@ def replayed(services: Services, played: Played) -> Callable[[Asking], Decision]
         return decide(entries[subject], terms, question, positions[known_at])
 
     return reference
+
+
+def tips_answer(services: Services, question: Question) -> bool:
+    """Tell whether the tables' current tips alone answer an "as known now" question."""
+    view = services.projector.view
+    statement, params = current_query(question, known_at_given=False)
+    rows = view._query(view.sql(statement), params)
+    return read_current(rows, question, len(keys_of(question))) is not None
 
 
 def systematic(played: Played) -> list[Asking]:
@@ -134,6 +144,9 @@ def test_read_models_answer_every_question_as_the_replay_does(
     def example(history: list[tuple[object, ...]], data: st.DataObject) -> None:
         played = play(services, clock, history, prefix=f"x{next(_examples)}-")
         services.projector.catch_up()
+        index = services.projector.index
+        assert index is not None
+        services.projector.tail_index()  # fed by the catch-ups' offers, then by the log
         reference = replayed(services, played)
         asked = systematic(played) + [data.draw(drawn(played)) for _ in range(20)]
         reader = services.reader
@@ -148,6 +161,11 @@ def test_read_models_answer_every_question_as_the_replay_does(
             assert reader.answer(question, known_at_given=given_known, tips=False) == expected, (
                 asking
             )
+            if not given_known:
+                from_index = reader.index_answer(index, question)
+                assert from_index in (None, expected), asking
+                # ... and it answers exactly where the tables' current tips do.
+                assert (from_index is not None) == tips_answer(services, question), asking
         for asking in asked[:: max(len(asked) // 8, 1)]:
             subject, purpose, party, content, aspect, at, known_at = asking
             words: dict[str, Any] = {"party": party, "content": content, "aspect": aspect, "at": at}

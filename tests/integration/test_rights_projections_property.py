@@ -4,7 +4,9 @@ Random histories of works with contributors, model-scoped and conditional grants
 agents acting under authority, voids of registrations and erasures are written through
 the real use cases with a controlled clock, projected in small batches, then asked every
 question about their subjects, contents, aspects and models, now and at random instants:
-both read paths and the batch filter must answer as `ConsentLedger.check` (the replay).
+both read paths, the in-memory index of current checks (where it answers, and through
+`PermissionReader.check`) and the batch filter must answer as `ConsentLedger.check`
+(the replay).
 """
 
 from __future__ import annotations
@@ -161,6 +163,9 @@ def test_read_models_follow_the_rights_holder_rules_as_the_replay_does(
         prefix = f"r{next(_examples)}-"
         start = play(services, clock, ops, prefix)
         services.projector.catch_up()
+        index = services.projector.index
+        assert index is not None
+        services.projector.tail_index()  # batches of other projectors come from the log
         ledger = services.ledger
         reader = services.reader
         moments = [None, *(start + timedelta(seconds=s) for s in (-2, 0, 3, 8, 14))]
@@ -201,6 +206,9 @@ def test_read_models_follow_the_rights_holder_rules_as_the_replay_does(
             given_known = known_at is not None
             assert reader.answer(question, known_at_given=given_known) == replay, words
             assert reader.answer(question, known_at_given=given_known, tips=False) == replay, words
+            if not given_known:
+                assert reader.index_answer(index, question) in (None, replay), words
+                assert reader.check(prefix + subject, purpose, **words) == replay, words
         for purpose, party, model in itertools.product(PURPOSES, PARTIES, MODELS):
             pairs = [(prefix + s, prefix + c) for s in SUBJECTS for c in ("c1", "c2")]
             expected = [
