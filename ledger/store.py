@@ -17,7 +17,7 @@ from __future__ import annotations
 import fcntl
 import functools
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -199,41 +199,101 @@ def locate(recorder: ApplicationRecorder, event_id: UUID) -> tuple[int, UUID] | 
 _process_writers = threading.Lock()
 
 
+@dataclass(frozen=True)
+class WritersTurn:
+    """What a writer holding the writers' lock sees and may do.
+
+    `heads` are the log's and the index's highest positions, read once the lock was
+    held. `insert` appends stored events and commits them, returning their positions;
+    on PostgreSQL in the lock's own transaction (the commit releases the lock).
+    """
+
+    heads: tuple[int, int]
+    insert: Callable[[Sequence[StoredEvent]], list[int]]
+
+
 @contextmanager
-def writers_lock(recorder: ApplicationRecorder) -> Iterator[tuple[int, int]]:
+def writers_lock(recorder: ApplicationRecorder) -> Iterator[WritersTurn]:
     """Hold the lock every ledger writer takes around reading the clock and appending.
 
     Serialises this process's writers, and the writers of every process on the same
-    store: on PostgreSQL an advisory lock held by a read-only transaction of its own, on
-    a SQLite file an exclusive `flock` on a lock file beside it (in memory: one process).
-    Yields the `heads` as read once the lock is held.
+    store: on PostgreSQL a transaction-scoped advisory lock taken by the transaction
+    that then inserts and commits (two round trips in all: the lock with the heads, then
+    the insert with the commit); on a SQLite file an exclusive `flock` on a lock file
+    beside it (in memory: one process), the library inserting as usual. Yields the
+    `WritersTurn`. A turn that does not insert rolls back, which releases the lock too.
     """
     with _process_writers:
         datastore: Any = recorder.datastore  # type: ignore[attr-defined]
         if _dialect(recorder) == "postgres":
-            # One round trip: the lock, then (a statement of its own, so its snapshot
-            # is taken once the lock is held) the heads, pipelined.
-            with (
-                datastore.get_connection() as conn,
-                conn.pipeline(),
-                conn.transaction(force_rollback=True),
-            ):
-                conn.execute(
-                    "SELECT pg_advisory_xact_lock(hashtext(%s))",
-                    [f"{datastore.schema}.ledger-writers"],
-                )
-                row = conn.execute(_heads_sql(recorder)).fetchone()
-                yield _heads(row)
+            with datastore.get_connection() as conn:
+                try:
+                    yield _postgres_turn(recorder, conn)
+                finally:
+                    if conn.info.transaction_status.name in ("INTRANS", "INERROR"):
+                        conn.execute("ROLLBACK")
             return
         if datastore.pool.is_sqlite_memory_mode:
-            yield heads(recorder)
+            yield WritersTurn(heads(recorder), lambda events: _library_insert(recorder, events))
             return
         with Path(f"{datastore.pool.db_name}.writers.lock").open("a") as handle:
             fcntl.flock(handle, fcntl.LOCK_EX)
             try:
-                yield heads(recorder)
+                yield WritersTurn(heads(recorder), lambda events: _library_insert(recorder, events))
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _library_insert(recorder: ApplicationRecorder, events: Sequence[StoredEvent]) -> list[int]:
+    positions = recorder.insert_events(events)
+    assert positions is not None
+    assert len(positions) == len(events)
+    return list(positions)
+
+
+def _postgres_turn(recorder: ApplicationRecorder, conn: Any) -> WritersTurn:
+    """Begin the writers' transaction on `conn`: lock, then heads, in one round trip.
+
+    The heads are a statement of their own, so their snapshot is taken once the lock
+    is held (READ COMMITTED): they see every append committed before this turn.
+    """
+    with conn.pipeline():
+        conn.execute("BEGIN")
+        conn.execute(
+            "SELECT pg_advisory_xact_lock(hashtext(%s))",
+            [f"{recorder.datastore.schema}.ledger-writers"],  # type: ignore[attr-defined]
+            prepare=True,
+        )
+        row = conn.execute(_heads_sql(recorder), prepare=True).fetchone()
+
+    def insert(events: Sequence[StoredEvent]) -> list[int]:
+        # The library's own statements (table lock, notify, insert returning the
+        # positions), then the commit, in one round trip. An error (a version taken by
+        # another writer) aborts the rest: the commit does not run (leaving the pipeline
+        # then reports it aborted, which says nothing more), the caller's exit rolls
+        # back, and the first error is raised, translated by the datastore's connection.
+        error: Exception | None = None
+        positions: list[int] = []
+        try:
+            with conn.pipeline() as pipeline, conn.cursor() as cursor:
+                recorder._insert_stored_events(cursor, events)  # type: ignore[attr-defined]
+                conn.execute("COMMIT")
+                try:
+                    pipeline.sync()
+                except Exception as caught:  # re-raised below, out of the pipeline
+                    error = caught
+                else:
+                    positions = [int(r["notification_id"]) for r in cursor.fetchall()]
+        except Exception:
+            if error is None:
+                raise
+        if error is not None:
+            raise error
+        if len(positions) != len(events):
+            raise RuntimeError(f"insert returned {len(positions)} positions, want {len(events)}")
+        return positions
+
+    return WritersTurn(_heads(row), insert)
 
 
 def scan_streams(

@@ -213,42 +213,42 @@ class WritePipeline:
             for c in (commands[i] for i in group)
             if isinstance(c, AcceptTerms)
         }
-        with store.writers_lock(self._app.recorder) as heads:
-            now = self._ledger_time(*heads)
-            states = self._states_for(set(streams.values()))
-            decided: list[tuple[int, LedgerEvent]] = []
-            for i in group:
-                command, state = commands[i], states[streams[i]]
-                recorded = _recorded(state, command.event_id)
-                if recorded is not None:
-                    # Its event is already in the stream (an earlier try of the same
-                    # write): answer that event. One decided in this very group is
-                    # answered on the next pass, once saved (results[i] stays None).
-                    if all(e is not recorded for _, e in decided):
-                        results[i] = self._receipt_of(recorded)
-                    continue
-                named = terms.get(command.version) if isinstance(command, AcceptTerms) else None
-                try:
-                    event = self._sealed(
-                        decide(WriteState(state, self.vocabulary, named), command, now)
-                    )
-                except LedgerError as error:
-                    results[i] = error
-                    continue
-                state.events.append(event)
-                decided.append((i, event))
-            if not decided:
-                return
-            try:
-                saved = self._save([event for _, event in decided], before_commit)
-            except IntegrityError:
-                # A concurrent writer took a version: our view of these streams is stale.
-                self.cache.forget(states)
-                return  # the caller retries these commands
-            except BaseException:
-                self.cache.forget(states)
-                raise
-            self._last = (saved[-1], now)
+        try:
+            with store.writers_lock(self._app.recorder) as turn:
+                now = self._ledger_time(*turn.heads)
+                states = self._states_for(set(streams.values()))
+                decided: list[tuple[int, LedgerEvent]] = []
+                for i in group:
+                    command, state = commands[i], states[streams[i]]
+                    recorded = _recorded(state, command.event_id)
+                    if recorded is not None:
+                        # Its event is already in the stream (an earlier try of the same
+                        # write): answer that event. One decided in this very group is
+                        # answered on the next pass, once saved (results[i] stays None).
+                        if all(e is not recorded for _, e in decided):
+                            results[i] = self._receipt_of(recorded)
+                        continue
+                    named = terms.get(command.version) if isinstance(command, AcceptTerms) else None
+                    try:
+                        event = self._sealed(
+                            decide(WriteState(state, self.vocabulary, named), command, now)
+                        )
+                    except LedgerError as error:
+                        results[i] = error
+                        continue
+                    state.events.append(event)
+                    decided.append((i, event))
+                if not decided:
+                    return
+                saved = self._save(turn, [event for _, event in decided], before_commit)
+                self._last = (saved[-1], now)
+        except IntegrityError:
+            # A concurrent writer took a version: our view of these streams is stale.
+            self.cache.forget(streams.values())
+            return  # the caller retries these commands
+        except BaseException:
+            self.cache.forget(streams.values())
+            raise
         self.cache.keep(s for s in states.values() if s.stream_id != NO_STREAM)
         for (i, event), position in zip(decided, saved, strict=True):
             results[i] = Receipt(event.event_id, position, event.recorded_at)
@@ -260,8 +260,13 @@ class WritePipeline:
         positions = store.stream_positions(self._app.recorder, event.originator_id)
         return Receipt(event.event_id, positions[event.originator_version], event.recorded_at)
 
-    def _save(self, events: list[LedgerEvent], before_commit: BeforeCommit | None) -> list[int]:
-        """Destroy erased subjects' keys, run the hook, append; return the positions.
+    def _save(
+        self,
+        turn: store.WritersTurn,
+        events: list[LedgerEvent],
+        before_commit: BeforeCommit | None,
+    ) -> list[int]:
+        """Destroy erased subjects' keys, run the hook, append and commit; return positions.
 
         An erased subject's key is destroyed before the append: if the append then
         fails, the personal data is already unreadable and a repeated erasure completes it.
@@ -271,7 +276,7 @@ class WritePipeline:
                 self.keys.destroy(event.subject)
         if before_commit is not None:
             before_commit()
-        return [r.notification.id for r in self._app.save(*events)]
+        return turn.insert([self._app.mapper.to_stored_event(event) for event in events])
 
     def _stream_of(self, command: Command, batch: Mapping[UUID, UUID]) -> UUID:
         """Return the stream a command appends to.
