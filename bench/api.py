@@ -107,7 +107,7 @@ def ledger_writes(
             subject = f"{prefix}-{n}-{i}" if history == 0 else f"seeded-{rng.randrange(SEEDED)}"
             pending = Grant(subject=subject, purpose="ai-training")
             began = time.perf_counter()
-            await asyncio.wrap_future(committer.submit(pending))
+            await committer.append(pending)
             latencies.append(time.perf_counter() - began)
             i += 1
 
