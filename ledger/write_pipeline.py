@@ -10,7 +10,9 @@
    read);
 3. decide each command (`ledger.deciders`: pure), chaining commands to one stream, and
    seal the evidence's personal fields of what was decided;
-4. destroy the keys of erased subjects, run the caller's `before_commit` hook, save.
+4. destroy the keys of erased subjects, run the caller's `before_commit` hook, insert
+   and commit on the writers' turn (`store.WritersTurn`: on PostgreSQL the lock's own
+   transaction, so a group commit costs two round trips, the lock and the commit).
 
 The event index (void targets, `ConsentLedger.find_event`) is caught up from the log by
 writers once `INDEX_LAG` events have gathered, in one transaction, and by a lookup that
@@ -28,7 +30,9 @@ A refused command gets its LedgerError in the result; the others go on. A lost
 optimistic-concurrency race (a stream's version taken by a writer the cache did not
 know of) retries each remaining command in a transaction of its own, after a jittered
 back-off. Driver errors become StoreUnavailableError here (`store.unavailable_translated`);
-then nothing was written.
+then nothing was written, or (a connection lost during the commit) the outcome is
+unknown: the insert is never retried below this module (the library's own insert,
+which retries, is not used on PostgreSQL).
 """
 
 from __future__ import annotations
@@ -120,6 +124,11 @@ class StreamCache:
                 self._states.move_to_end(state.stream_id)
             while len(self._states) > self.size:
                 self._states.popitem(last=False)
+
+    def clear(self) -> None:
+        """Forget every remembered state."""
+        with self._lock:
+            self._states.clear()
 
     def forget(self, stream_ids: Iterable[UUID]) -> None:
         """Drop the remembered states of `stream_ids`."""
@@ -214,8 +223,10 @@ class WritePipeline:
             if isinstance(c, AcceptTerms)
         }
         try:
-            with store.writers_lock(self._app.recorder) as turn:
-                now = self._ledger_time(*turn.heads)
+            since = self._last[0] if self._last is not None else None
+            with store.writers_lock(self._app.recorder, since=since) as turn:
+                self._forget_written_by_others(turn)
+                now = self._ledger_time(turn)
                 states = self._states_for(set(streams.values()))
                 decided: list[tuple[int, LedgerEvent]] = []
                 for i in group:
@@ -331,25 +342,37 @@ class WritePipeline:
             store.index_events(recorder, rows)
             indexed = batch[-1].id
 
-    def _ledger_time(self, top: int, indexed: int) -> datetime:
+    def _forget_written_by_others(self, turn: store.WritersTurn) -> None:
+        """Drop the cached states of the streams other writers appended to since ours.
+
+        So a stream another process wrote is loaded afresh instead of failing a whole
+        group commit on its version (and retrying it write by write).
+        """
+        if self._last is None:
+            return
+        if turn.written_since is None:
+            self.cache.clear()
+        else:
+            self.cache.forget(turn.written_since)
+
+    def _ledger_time(self, turn: store.WritersTurn) -> datetime:
         """Return the clock's reading, or the last `recorded_at` if that is later.
 
-        Requires the writers' lock and the heads (log, index) read under it: then no
-        other writer appends between this reading and the save. The last `recorded_at`
-        is the one this pipeline saved, if nothing was appended since, or else the log's
-        last event's. Indexes the log's events once INDEX_LAG have gathered (one
-        transaction for them all).
+        Requires the writers' turn (lock held, heads and the log's last event read under
+        it): then no other writer appends between this reading and the save. The last
+        `recorded_at` is the one this pipeline saved, if nothing was appended since, or
+        else the log's last event's. Indexes the log's events once INDEX_LAG have
+        gathered (one transaction for them all).
         """
-        recorder = self._app.recorder
+        top, indexed = turn.heads
         if top - indexed >= INDEX_LAG:
             self._index_between(indexed, top)
-        if top == 0:
+        if top == 0 or turn.last is None:
             last = None
         elif self._last is not None and self._last[0] == top:
             last = self._last[1]
         else:
-            tail = recorder.select_notifications(start=top, limit=1, stop=top)
-            event = self._app.mapper.to_domain_event(tail[0]) if tail else None
+            event = self._app.mapper.to_domain_event(turn.last)
             last = event.timestamp if isinstance(event, LedgerEvent) else None
         now = self.clock()
         return now if last is None or now >= last else last
