@@ -1,3 +1,4 @@
+# long module: the write pipeline and its stream cache, the one place commands become events
 """The one way a command becomes an event: load, decide, save, in group commits.
 
 `WritePipeline.execute_many` takes commands and appends their events in one transaction
