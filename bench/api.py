@@ -3,7 +3,7 @@
 beside one transaction per write.
 
     python -m bench.api [--seconds 5] [--connections 32] [--rounds 3] [--history N]
-                        [--database-url URL | sqlite] [--reads-only]
+                        [--database-url URL | sqlite] [--reads-only] [--workers N]
 
 One run, one fresh PostgreSQL schema (dropped afterwards), or with `--database-url
 sqlite` one fresh SQLite file in a temporary folder, measured side by side
@@ -21,10 +21,13 @@ sqlite` one fresh SQLite file in a temporary folder, measured side by side
   floor of the stack) and `GET /v1/check` (a reader key; 1000 subjects with terms and
   grants) in `--rounds` alternating rounds, merged, with each round's ratio (the server
   logs every request as JSON, as in production); `POST /v1/subjects/{s}/grants` (a
-  writer key). Then the same server again
-  with `LEDGER_API_GROUP_COMMIT=off` for the writes. requests/s, p50, p99; the ratio
-  column is against `/healthz` for routes and against one-transaction-per-write for
-  group commit.
+  writer key). Then the same server again with `LEDGER_API_GROUP_COMMIT=off` for the
+  writes; with `--workers N`, also `serve --workers N` for `/healthz` and the grants.
+  requests/s, p50, p99, a ratio against one transaction per write (group commit) and
+  one against the same server's `/healthz` (routes), and the cores each part kept busy
+  (server, its PostgreSQL backends, this load generator, the whole machine): the
+  profile that bounds a ratio. A last line prints issue 14's three HTTP ratios beside
+  their targets.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ import argparse
 import asyncio
 import os
 import random
+import subprocess
 import sys
 import tempfile
 import time
@@ -67,6 +71,8 @@ class Row:
     seconds: float
     latencies: list[float]
     errors: int = 0
+    cpu: Cpu | None = None  # cores each part kept busy, HTTP phases only
+    server: str = ""  # which server answered (HTTP rows): ratios compare within one
 
     @property
     def rate(self) -> float:
@@ -77,6 +83,105 @@ class Row:
             return float("nan")
         ordered = sorted(self.latencies)
         return ordered[min(len(ordered) - 1, int(p * len(ordered)))] * 1000
+
+
+@dataclass(frozen=True)
+class Cpu:
+    """CPU time per second of a phase (cores busy): server, its PostgreSQL backends, load."""
+
+    server: float
+    postgres: float
+    load: float
+    machine: float  # every process on the machine, other sessions' included
+
+
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _process_cpu(pid: int, *, reaped: bool = False) -> float:
+    """Return the CPU seconds (user + system) a process has used, 0 if it is gone.
+
+    With `reaped`, add those of its children that ended and were waited for.
+    """
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    used = int(fields[11]) + int(fields[12])
+    if reaped:
+        used += int(fields[13]) + int(fields[14])
+    return used / _TICK
+
+
+def _tree_cpu(root: int) -> float:
+    """Return the CPU seconds of a process and its children (uvicorn workers), living or
+    ended (a worker restarted during a phase still counts)."""
+    total = _process_cpu(root, reaped=True)
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            parent = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        if parent == root:
+            total += _process_cpu(int(stat.parent.name))
+    return total
+
+
+def _machine_cpu() -> float:
+    """Return the CPU seconds every core spent busy since boot (not idle, not iowait)."""
+    fields = [int(f) for f in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return (sum(fields) - fields[3] - fields[4]) / _TICK
+
+
+class CpuMeter:
+    """Measure the cores a phase keeps busy: the server's process tree, the PostgreSQL
+    backends it opened (tagged by `application_name`), this load generator, the machine.
+    """
+
+    def __init__(self, server_pid: int, database_url: str, application_name: str) -> None:
+        self.server_pid = server_pid
+        self.database_url = database_url.split("?")[0]
+        self.application_name = application_name
+        self._conn: psycopg.Connection[tuple[object, ...]] | None = None
+
+    def _backends(self) -> float:
+        """Return the CPU seconds of the server's backends (NaN if PostgreSQL is full,
+        or for SQLite, which runs inside the server and is counted there)."""
+        if not self.database_url.startswith("postgres"):
+            return float("nan")
+        try:
+            if self._conn is None:  # one connection per server, kept: max_connections is shared
+                self._conn = psycopg.connect(self.database_url, autocommit=True)
+            rows = self._conn.execute(
+                "SELECT pid FROM pg_stat_activity WHERE application_name = %s",
+                [self.application_name],
+            ).fetchall()
+        except psycopg.OperationalError:
+            return float("nan")
+        return sum(_process_cpu(int(str(row[0]))) for row in rows)
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def sample(self) -> tuple[float, float, float, float, float]:
+        return (
+            time.perf_counter(),
+            _tree_cpu(self.server_pid),
+            self._backends(),
+            time.process_time(),
+            _machine_cpu(),
+        )
+
+    @staticmethod
+    def between(
+        before: tuple[float, float, float, float, float],
+        after: tuple[float, float, float, float, float],
+    ) -> Cpu:
+        elapsed = after[0] - before[0]
+        server, postgres, load, machine = (after[i] - before[i] for i in range(1, 5))
+        return Cpu(server / elapsed, postgres / elapsed, load / elapsed, machine / elapsed)
 
 
 # ---------------------------------------------------------------- ledger level
@@ -107,7 +212,7 @@ def ledger_writes(
             subject = f"{prefix}-{n}-{i}" if history == 0 else f"seeded-{rng.randrange(SEEDED)}"
             pending = Grant(subject=subject, purpose="ai-training")
             began = time.perf_counter()
-            await asyncio.wrap_future(committer.submit(pending))
+            await committer.append(pending)
             latencies.append(time.perf_counter() - began)
             i += 1
 
@@ -160,8 +265,22 @@ def merge(merged: dict[str, Row], key: str, row: Row) -> None:
             before.seconds + row.seconds,
             before.latencies + row.latencies,
             before.errors + row.errors,
+            _mean_cpu(before, row),
+            row.server,
         )
     )
+
+
+def _mean_cpu(a: Row, b: Row) -> Cpu | None:
+    """Return the cores busy over two phases (each weighted by its length)."""
+    if a.cpu is None or b.cpu is None:
+        return a.cpu or b.cpu
+    total = a.seconds + b.seconds
+    parts = [
+        (getattr(a.cpu, f) * a.seconds + getattr(b.cpu, f) * b.seconds) / total
+        for f in ("server", "postgres", "load", "machine")
+    ]
+    return Cpu(*parts)
 
 
 ROUND_RATIOS: list[float] = []
@@ -243,17 +362,21 @@ class ServerProcess:
     """`consent-ledger serve` on a free port, logging JSON as in production (to a file
     in the run's temporary folder, whose tail a failed start shows)."""
 
-    def __init__(self, database_url: str, data_dir: Path, *, group_commit: bool) -> None:
+    def __init__(
+        self, database_url: str, data_dir: Path, *, group_commit: bool, workers: int = 1
+    ) -> None:
         import socket
-        import subprocess
 
         with socket.socket() as sock:
             sock.bind(("127.0.0.1", 0))
             self.port = sock.getsockname()[1]
         self.log = data_dir.parent / f"serve-{self.port}.log"
         self.log_file = self.log.open("wb")
+        # libpq tags every connection of the server, so its PostgreSQL backends are known
+        self.application_name = f"bench-api-{uuid.uuid4().hex[:8]}"
         env = {
             **os.environ,
+            "PGAPPNAME": self.application_name,
             "LEDGER_LOG_FORMAT": "json",
             "LEDGER_API_GROUP_COMMIT": "on" if group_commit else "off",
             # the load generator uses one key per role: measure the server, not the limiter
@@ -261,9 +384,12 @@ class ServerProcess:
         }
         self.process = subprocess.Popen(
             [sys.executable, "-m", "services.cli.main", "serve", "--port", str(self.port),
-             "--database-url", database_url, "--data-dir", str(data_dir)],
+             "--database-url", database_url, "--data-dir", str(data_dir),
+             "--workers", str(workers)],
             stdout=subprocess.DEVNULL, stderr=self.log_file, env=env,
         )  # fmt: skip
+        self.cpu = CpuMeter(self.process.pid, database_url, self.application_name)
+        self.label = f"{workers} worker{'s' if workers > 1 else ''}"
         deadline = time.monotonic() + 60
         while True:
             try:
@@ -275,6 +401,7 @@ class ServerProcess:
                 pass
             if time.monotonic() > deadline or self.process.poll() is not None:
                 tail = self.log.read_text(errors="replace")[-2000:]
+                self.stop()  # never leave a server (and its connections) behind
                 raise RuntimeError(f"the API server did not start; its log ends:\n{tail}")
             time.sleep(0.1)
 
@@ -285,8 +412,13 @@ class ServerProcess:
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def stop(self) -> None:
+        self.cpu.close()
         self.process.terminate()
-        self.process.wait(30)
+        try:
+            self.process.wait(30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(30)
         self.log_file.close()
 
 
@@ -295,10 +427,22 @@ def http_phase(
 ) -> Row:
     http_load(server.port, args.connections, min(1.0, args.seconds / 4), request)  # warm up
     began = server.cpu_seconds()
+    before = server.cpu.sample()
     load, elapsed = http_load(server.port, args.connections, args.seconds, request)
+    cpu = CpuMeter.between(before, server.cpu.sample())
     used, count = SERVER_CPU.get(what, (0.0, 0))
     SERVER_CPU[what] = (used + server.cpu_seconds() - began, count + len(load.latencies))
-    return Row("http", what, mode, len(load.latencies), elapsed, load.latencies, load.errors)
+    return Row(
+        "http",
+        what,
+        mode,
+        len(load.latencies),
+        elapsed,
+        load.latencies,
+        load.errors,
+        cpu,
+        server.label,
+    )
 
 
 def read_rounds(server: ServerProcess, check: Callable[[int], bytes], args: Args) -> list[Row]:
@@ -321,6 +465,26 @@ def read_rounds(server: ServerProcess, check: Callable[[int], bytes], args: Args
     return list(merged.values())
 
 
+def workers_phases(
+    url: str, data_dir: Path, write: Callable[[int], bytes], args: Args
+) -> list[Row]:
+    """`/healthz` and group-commit grants on `serve --workers N`; none if it does not start."""
+    try:
+        server = ServerProcess(url, data_dir, group_commit=True, workers=args.workers)
+    except RuntimeError as error:  # keep the rows measured so far
+        print(f"serve --workers {args.workers}: {error}", file=sys.stderr)
+        return []
+    mode = f"{args.workers} workers"
+    try:
+        healthz = get(lambda i: "/healthz", None)
+        return [
+            http_phase(server, "GET /healthz", mode, healthz, args),
+            http_phase(server, "POST grants", f"group commit, {mode}", write, args),
+        ]
+    finally:
+        server.stop()
+
+
 # ----------------------------------------------------------------------- main
 
 
@@ -332,6 +496,7 @@ class Args:
     rounds: int
     history: int
     reads_only: bool = False
+    workers: int = 1
 
     @property
     def sqlite(self) -> bool:
@@ -404,6 +569,8 @@ def run(args: Args) -> list[Row]:
                     rows.append(http_phase(server, "POST grants", "1 tx/write", write, args))
                 finally:
                     server.stop()
+            if args.workers > 1 and not args.reads_only:
+                rows += workers_phases(url, data_dir, write, args)
         finally:
             services.close()
             if not args.sqlite:
@@ -412,19 +579,44 @@ def run(args: Args) -> list[Row]:
     return rows
 
 
+def _ratio(value: float, base: float | None) -> str:
+    return f"{value / base:.2f}x" if base else "-"
+
+
 def table(rows: list[Row]) -> str:
-    """Render the rows; ratios against /healthz (routes) or 1 tx/write (group commit)."""
-    healthz = next((r.rate for r in rows if r.what == "GET /healthz"), 0.0)
+    """Render the rows: rates, latencies, the cores each part kept busy, and two ratios.
+
+    `vs 1 tx/write`: group commit against one transaction per write, same area.
+    `vs /healthz`: a route against `GET /healthz` on the same server (same workers).
+    CPU columns (HTTP rows): cores busy in the server's processes, in the PostgreSQL
+    backends they opened, in this load generator, and on the whole machine (other
+    sessions included); `srv ms/req` is server CPU per answered request.
+    """
     per_write = {r.area: r.rate for r in rows if r.mode == "1 tx/write"}
-    header = ["area", "what", "mode", "requests", "req/s", "p50 ms", "p99 ms", "errors", "ratio"]
+    healthz = {r.server: r.rate for r in rows if r.what == "GET /healthz"}
+    header = [
+        "area", "what", "mode", "requests", "req/s", "p50 ms", "p99 ms", "errors",
+        "vs 1 tx/write", "vs /healthz", "server", "pg", "load", "machine", "srv ms/req",
+    ]  # fmt: skip
     body = []
     for r in rows:
-        if r.mode == "group commit" and per_write.get(r.area):
-            ratio = f"{r.rate / per_write[r.area]:.1f}x of 1 tx/write"
-        elif r.area == "http" and healthz and r.mode == "-" and r.what != "GET /healthz":
-            ratio = f"{r.rate / healthz:.2f}x of /healthz"
-        else:
-            ratio = "-"
+        vs_single = _ratio(r.rate, per_write.get(r.area)) if "group commit" in r.mode else "-"
+        vs_healthz = (
+            _ratio(r.rate, healthz.get(r.server))
+            if r.area == "http" and r.what != "GET /healthz"
+            else "-"
+        )
+        cpu = (
+            [
+                f"{r.cpu.server:.2f}",
+                f"{r.cpu.postgres:.2f}",
+                f"{r.cpu.load:.2f}",
+                f"{r.cpu.machine:.2f}",
+                f"{1000 * r.cpu.server / r.rate:.2f}" if r.rate else "-",
+            ]
+            if r.cpu
+            else ["-"] * 5
+        )
         body.append(
             [
                 r.area,
@@ -435,7 +627,9 @@ def table(rows: list[Row]) -> str:
                 f"{r.percentile(0.50):.1f}",
                 f"{r.percentile(0.99):.1f}",
                 str(r.errors),
-                ratio,
+                vs_single,
+                vs_healthz,
+                *cpu,
             ]
         )
     widths = [max(len(line[i]) for line in [header, *body]) for i in range(len(header))]
@@ -443,11 +637,26 @@ def table(rows: list[Row]) -> str:
     lines.append("|" + "|".join("-" * (w + 2) for w in widths) + "|")
     for line in body:
         cells = [
-            c.ljust(w) if i < 3 or i == 8 else c.rjust(w)
+            c.ljust(w) if i < 3 else c.rjust(w)
             for i, (c, w) in enumerate(zip(line, widths, strict=True))
         ]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def summary(rows: list[Row]) -> str:
+    """Return issue 14's HTTP ratios of this run (one server, one worker) beside targets."""
+
+    def rate(what: str, mode: str) -> float:
+        return next((r.rate for r in rows if r.what == what and r.mode == mode), 0.0)
+
+    healthz, check = rate("GET /healthz", "-"), rate("GET /v1/check", "-")
+    group, single = rate("POST grants", "group commit"), rate("POST grants", "1 tx/write")
+    return (
+        f"issue 14 ratios: check / healthz {_ratio(check, healthz)} (target >= 0.8x); "
+        f"grants group commit / 1 tx/write {_ratio(group, single)} (>= 5x); "
+        f"grants / healthz {_ratio(group, healthz)} (>= 0.5x)"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -479,8 +688,23 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="measure only GET /healthz and GET /v1/check (no ledger-level or HTTP writes)",
     )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="also measure /healthz and group-commit grants on `serve --workers N` "
+        "(default 1: only the one-process server)",
+    )
     ns = parser.parse_args(argv)
-    args = Args(ns.seconds, ns.connections, ns.database_url, ns.rounds, ns.history, ns.reads_only)
+    args = Args(
+        ns.seconds,
+        ns.connections,
+        ns.database_url,
+        ns.rounds,
+        ns.history,
+        ns.reads_only,
+        ns.workers,
+    )
     if not (args.database_url.startswith("postgres") or args.sqlite):
         print("bench.api: pass a postgresql:// URL or `sqlite`", file=sys.stderr)
         return 2
@@ -510,6 +734,7 @@ def main(argv: list[str] | None = None) -> int:
                 else "PostgreSQL's not counted)"
             )
         )
+    print(summary(rows))
     for row in rows:
         if row.errors:
             print(f"{row.what} ({row.mode}): {row.errors} answers were not 2xx", file=sys.stderr)

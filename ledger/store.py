@@ -1,3 +1,4 @@
+# long module: every query on the event store's own tables and the writers' lock (one adapter)
 """Queries on the event store's own tables that the `eventsourcing` API does not offer.
 
 They run through the recorder's datastore (no driver is imported here), so they see the
@@ -17,7 +18,7 @@ from __future__ import annotations
 import fcntl
 import functools
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -199,41 +200,174 @@ def locate(recorder: ApplicationRecorder, event_id: UUID) -> tuple[int, UUID] | 
 _process_writers = threading.Lock()
 
 
+WRITTEN_SINCE_LIMIT: Final = 1000  # more streams written by others: forget the whole cache
+
+
+@dataclass(frozen=True)
+class WritersTurn:
+    """What a writer holding the writers' lock sees and may do.
+
+    `heads` are the log's and the index's highest positions, read once the lock was
+    held. `written_since` are the streams appended after the position the writer asked
+    about (every other writer's, since its own last append), or None if more than
+    WRITTEN_SINCE_LIMIT (or it asked about none). `last` is the log's last event (None
+    for an empty log). `insert` appends stored events and commits them, returning their
+    positions; on PostgreSQL in the lock's own transaction (the commit releases the lock).
+    """
+
+    heads: tuple[int, int]
+    written_since: frozenset[UUID] | None
+    last: StoredEvent | None
+    insert: Callable[[Sequence[StoredEvent]], list[int]]
+
+
+def _since_sql(recorder: ApplicationRecorder) -> str:
+    position = "rowid" if _dialect(recorder) == "sqlite" else "notification_id"
+    return _marks(
+        recorder,
+        f"SELECT DISTINCT originator_id FROM {_table(recorder)} WHERE {position} > ? "
+        f"LIMIT {WRITTEN_SINCE_LIMIT + 1}",
+    )
+
+
+def _last_sql(recorder: ApplicationRecorder) -> str:
+    position = "rowid" if _dialect(recorder) == "sqlite" else "notification_id"
+    return (
+        f"SELECT originator_id, originator_version, topic, state FROM {_table(recorder)} "
+        f"ORDER BY {position} DESC LIMIT 1"
+    )
+
+
+def _stream_id(raw: Any) -> UUID:
+    return raw if isinstance(raw, UUID) else UUID(str(raw))
+
+
+def _written(rows: Sequence[Any]) -> frozenset[UUID] | None:
+    if len(rows) > WRITTEN_SINCE_LIMIT:
+        return None
+    return frozenset(_stream_id(r["originator_id"]) for r in rows)
+
+
+def _stored(row: Any) -> StoredEvent | None:
+    if row is None:
+        return None
+    return StoredEvent(
+        originator_id=_stream_id(row["originator_id"]),
+        originator_version=int(row["originator_version"]),
+        topic=str(row["topic"]),
+        state=bytes(row["state"]),
+    )
+
+
+def _sqlite_turn(recorder: ApplicationRecorder, since: int | None) -> WritersTurn:
+    """Read what a SQLite writer's turn sees (the lock is held), in one read transaction."""
+    datastore: Any = recorder.datastore  # type: ignore[attr-defined]
+    with datastore.transaction(commit=False) as cursor:
+        cursor.execute(_heads_sql(recorder))
+        found = _heads(cursor.fetchone())
+        written = None
+        if since is not None:
+            cursor.execute(_since_sql(recorder), [since])
+            written = _written(cursor.fetchall())
+        cursor.execute(_last_sql(recorder))
+        last = _stored(cursor.fetchone())
+    return WritersTurn(found, written, last, lambda events: _library_insert(recorder, events))
+
+
 @contextmanager
-def writers_lock(recorder: ApplicationRecorder) -> Iterator[tuple[int, int]]:
+def writers_lock(
+    recorder: ApplicationRecorder, *, since: int | None = None
+) -> Iterator[WritersTurn]:
     """Hold the lock every ledger writer takes around reading the clock and appending.
 
     Serialises this process's writers, and the writers of every process on the same
-    store: on PostgreSQL an advisory lock held by a read-only transaction of its own, on
-    a SQLite file an exclusive `flock` on a lock file beside it (in memory: one process).
-    Yields the `heads` as read once the lock is held.
+    store: on PostgreSQL a transaction-scoped advisory lock taken by the transaction
+    that then inserts and commits (two round trips in all: the lock with the heads, then
+    the insert with the commit); on a SQLite file an exclusive `flock` on a lock file
+    beside it (in memory: one process), the library inserting as usual. Yields the
+    `WritersTurn`, its `written_since` about the positions after `since`. A turn that
+    does not insert rolls back, which releases the lock too.
     """
     with _process_writers:
         datastore: Any = recorder.datastore  # type: ignore[attr-defined]
         if _dialect(recorder) == "postgres":
-            # One round trip: the lock, then (a statement of its own, so its snapshot
-            # is taken once the lock is held) the heads, pipelined.
-            with (
-                datastore.get_connection() as conn,
-                conn.pipeline(),
-                conn.transaction(force_rollback=True),
-            ):
-                conn.execute(
-                    "SELECT pg_advisory_xact_lock(hashtext(%s))",
-                    [f"{datastore.schema}.ledger-writers"],
-                )
-                row = conn.execute(_heads_sql(recorder)).fetchone()
-                yield _heads(row)
+            with datastore.get_connection() as conn:
+                try:
+                    yield _postgres_turn(recorder, conn, since)
+                finally:
+                    if conn.info.transaction_status.name in ("INTRANS", "INERROR"):
+                        conn.execute("ROLLBACK")
             return
         if datastore.pool.is_sqlite_memory_mode:
-            yield heads(recorder)
+            yield _sqlite_turn(recorder, since)
             return
         with Path(f"{datastore.pool.db_name}.writers.lock").open("a") as handle:
             fcntl.flock(handle, fcntl.LOCK_EX)
             try:
-                yield heads(recorder)
+                yield _sqlite_turn(recorder, since)
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _library_insert(recorder: ApplicationRecorder, events: Sequence[StoredEvent]) -> list[int]:
+    positions = recorder.insert_events(events)
+    assert positions is not None
+    assert len(positions) == len(events)
+    return list(positions)
+
+
+def _postgres_turn(recorder: ApplicationRecorder, conn: Any, since: int | None) -> WritersTurn:
+    """Begin the writers' transaction on `conn`: lock, heads, the streams written since
+    `since` and the log's last event, in one round trip.
+
+    The reads are statements of their own after the lock's, so their snapshots are
+    taken once the lock is held (READ COMMITTED): they see every append committed
+    before this turn.
+    """
+    with conn.pipeline():
+        conn.execute("BEGIN")
+        conn.execute(
+            "SELECT pg_advisory_xact_lock(hashtext(%s))",
+            [f"{recorder.datastore.schema}.ledger-writers"],  # type: ignore[attr-defined]
+            prepare=True,
+        )
+        head_rows = conn.execute(_heads_sql(recorder), prepare=True)
+        since_rows = (
+            conn.execute(_since_sql(recorder), [since], prepare=True) if since is not None else None
+        )
+        last_rows = conn.execute(_last_sql(recorder), prepare=True)
+        row = head_rows.fetchone()
+        written = _written(since_rows.fetchall()) if since_rows is not None else None
+        last = _stored(last_rows.fetchone())
+
+    def insert(events: Sequence[StoredEvent]) -> list[int]:
+        # The library's own statements (table lock, notify, insert returning the
+        # positions), then the commit, in one round trip. An error (a version taken by
+        # another writer) aborts the rest: the commit does not run (leaving the pipeline
+        # then reports it aborted, which says nothing more), the caller's exit rolls
+        # back, and the first error is raised, translated by the datastore's connection.
+        error: Exception | None = None
+        positions: list[int] = []
+        try:
+            with conn.pipeline() as pipeline, conn.cursor() as cursor:
+                recorder._insert_stored_events(cursor, events)  # type: ignore[attr-defined]
+                conn.execute("COMMIT")
+                try:
+                    pipeline.sync()
+                except Exception as caught:  # re-raised below, out of the pipeline
+                    error = caught
+                else:
+                    positions = [int(r["notification_id"]) for r in cursor.fetchall()]
+        except Exception:
+            if error is None:
+                raise
+        if error is not None:
+            raise error
+        if len(positions) != len(events):
+            raise RuntimeError(f"insert returned {len(positions)} positions, want {len(events)}")
+        return positions
+
+    return WritersTurn(_heads(row), written, last, insert)
 
 
 def scan_streams(

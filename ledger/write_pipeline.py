@@ -1,3 +1,4 @@
+# long module: the write pipeline and its stream cache, the one place commands become events
 """The one way a command becomes an event: load, decide, save, in group commits.
 
 `WritePipeline.execute_many` takes commands and appends their events in one transaction
@@ -10,7 +11,9 @@
    read);
 3. decide each command (`ledger.deciders`: pure), chaining commands to one stream, and
    seal the evidence's personal fields of what was decided;
-4. destroy the keys of erased subjects, run the caller's `before_commit` hook, save.
+4. destroy the keys of erased subjects, run the caller's `before_commit` hook, insert
+   and commit on the writers' turn (`store.WritersTurn`: on PostgreSQL the lock's own
+   transaction, so a group commit costs two round trips, the lock and the commit).
 
 The event index (void targets, `ConsentLedger.find_event`) is caught up from the log by
 writers once `INDEX_LAG` events have gathered, in one transaction, and by a lookup that
@@ -28,7 +31,9 @@ A refused command gets its LedgerError in the result; the others go on. A lost
 optimistic-concurrency race (a stream's version taken by a writer the cache did not
 know of) retries each remaining command in a transaction of its own, after a jittered
 back-off. Driver errors become StoreUnavailableError here (`store.unavailable_translated`);
-then nothing was written.
+then nothing was written, or (a connection lost during the commit) the outcome is
+unknown: the insert is never retried below this module (the library's own insert,
+which retries, is not used on PostgreSQL).
 """
 
 from __future__ import annotations
@@ -120,6 +125,11 @@ class StreamCache:
                 self._states.move_to_end(state.stream_id)
             while len(self._states) > self.size:
                 self._states.popitem(last=False)
+
+    def clear(self) -> None:
+        """Forget every remembered state."""
+        with self._lock:
+            self._states.clear()
 
     def forget(self, stream_ids: Iterable[UUID]) -> None:
         """Drop the remembered states of `stream_ids`."""
@@ -213,42 +223,44 @@ class WritePipeline:
             for c in (commands[i] for i in group)
             if isinstance(c, AcceptTerms)
         }
-        with store.writers_lock(self._app.recorder) as heads:
-            now = self._ledger_time(*heads)
-            states = self._states_for(set(streams.values()))
-            decided: list[tuple[int, LedgerEvent]] = []
-            for i in group:
-                command, state = commands[i], states[streams[i]]
-                recorded = _recorded(state, command.event_id)
-                if recorded is not None:
-                    # Its event is already in the stream (an earlier try of the same
-                    # write): answer that event. One decided in this very group is
-                    # answered on the next pass, once saved (results[i] stays None).
-                    if all(e is not recorded for _, e in decided):
-                        results[i] = self._receipt_of(recorded)
-                    continue
-                named = terms.get(command.version) if isinstance(command, AcceptTerms) else None
-                try:
-                    event = self._sealed(
-                        decide(WriteState(state, self.vocabulary, named), command, now)
-                    )
-                except LedgerError as error:
-                    results[i] = error
-                    continue
-                state.events.append(event)
-                decided.append((i, event))
-            if not decided:
-                return
-            try:
-                saved = self._save([event for _, event in decided], before_commit)
-            except IntegrityError:
-                # A concurrent writer took a version: our view of these streams is stale.
-                self.cache.forget(states)
-                return  # the caller retries these commands
-            except BaseException:
-                self.cache.forget(states)
-                raise
-            self._last = (saved[-1], now)
+        try:
+            since = self._last[0] if self._last is not None else None
+            with store.writers_lock(self._app.recorder, since=since) as turn:
+                self._forget_written_by_others(turn)
+                now = self._ledger_time(turn)
+                states = self._states_for(set(streams.values()))
+                decided: list[tuple[int, LedgerEvent]] = []
+                for i in group:
+                    command, state = commands[i], states[streams[i]]
+                    recorded = _recorded(state, command.event_id)
+                    if recorded is not None:
+                        # Its event is already in the stream (an earlier try of the same
+                        # write): answer that event. One decided in this very group is
+                        # answered on the next pass, once saved (results[i] stays None).
+                        if all(e is not recorded for _, e in decided):
+                            results[i] = self._receipt_of(recorded)
+                        continue
+                    named = terms.get(command.version) if isinstance(command, AcceptTerms) else None
+                    try:
+                        event = self._sealed(
+                            decide(WriteState(state, self.vocabulary, named), command, now)
+                        )
+                    except LedgerError as error:
+                        results[i] = error
+                        continue
+                    state.events.append(event)
+                    decided.append((i, event))
+                if not decided:
+                    return
+                saved = self._save(turn, [event for _, event in decided], before_commit)
+                self._last = (saved[-1], now)
+        except IntegrityError:
+            # A concurrent writer took a version: our view of these streams is stale.
+            self.cache.forget(streams.values())
+            return  # the caller retries these commands
+        except BaseException:
+            self.cache.forget(streams.values())
+            raise
         self.cache.keep(s for s in states.values() if s.stream_id != NO_STREAM)
         for (i, event), position in zip(decided, saved, strict=True):
             results[i] = Receipt(event.event_id, position, event.recorded_at)
@@ -260,8 +272,13 @@ class WritePipeline:
         positions = store.stream_positions(self._app.recorder, event.originator_id)
         return Receipt(event.event_id, positions[event.originator_version], event.recorded_at)
 
-    def _save(self, events: list[LedgerEvent], before_commit: BeforeCommit | None) -> list[int]:
-        """Destroy erased subjects' keys, run the hook, append; return the positions.
+    def _save(
+        self,
+        turn: store.WritersTurn,
+        events: list[LedgerEvent],
+        before_commit: BeforeCommit | None,
+    ) -> list[int]:
+        """Destroy erased subjects' keys, run the hook, append and commit; return positions.
 
         An erased subject's key is destroyed before the append: if the append then
         fails, the personal data is already unreadable and a repeated erasure completes it.
@@ -271,7 +288,7 @@ class WritePipeline:
                 self.keys.destroy(event.subject)
         if before_commit is not None:
             before_commit()
-        return [r.notification.id for r in self._app.save(*events)]
+        return turn.insert([self._app.mapper.to_stored_event(event) for event in events])
 
     def _stream_of(self, command: Command, batch: Mapping[UUID, UUID]) -> UUID:
         """Return the stream a command appends to.
@@ -326,25 +343,37 @@ class WritePipeline:
             store.index_events(recorder, rows)
             indexed = batch[-1].id
 
-    def _ledger_time(self, top: int, indexed: int) -> datetime:
+    def _forget_written_by_others(self, turn: store.WritersTurn) -> None:
+        """Drop the cached states of the streams other writers appended to since ours.
+
+        So a stream another process wrote is loaded afresh instead of failing a whole
+        group commit on its version (and retrying it write by write).
+        """
+        if self._last is None:
+            return
+        if turn.written_since is None:
+            self.cache.clear()
+        else:
+            self.cache.forget(turn.written_since)
+
+    def _ledger_time(self, turn: store.WritersTurn) -> datetime:
         """Return the clock's reading, or the last `recorded_at` if that is later.
 
-        Requires the writers' lock and the heads (log, index) read under it: then no
-        other writer appends between this reading and the save. The last `recorded_at`
-        is the one this pipeline saved, if nothing was appended since, or else the log's
-        last event's. Indexes the log's events once INDEX_LAG have gathered (one
-        transaction for them all).
+        Requires the writers' turn (lock held, heads and the log's last event read under
+        it): then no other writer appends between this reading and the save. The last
+        `recorded_at` is the one this pipeline saved, if nothing was appended since, or
+        else the log's last event's. Indexes the log's events once INDEX_LAG have
+        gathered (one transaction for them all).
         """
-        recorder = self._app.recorder
+        top, indexed = turn.heads
         if top - indexed >= INDEX_LAG:
             self._index_between(indexed, top)
-        if top == 0:
+        if top == 0 or turn.last is None:
             last = None
         elif self._last is not None and self._last[0] == top:
             last = self._last[1]
         else:
-            tail = recorder.select_notifications(start=top, limit=1, stop=top)
-            event = self._app.mapper.to_domain_event(tail[0]) if tail else None
+            event = self._app.mapper.to_domain_event(turn.last)
             last = event.timestamp if isinstance(event, LedgerEvent) else None
         now = self.clock()
         return now if last is None or now >= last else last

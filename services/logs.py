@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Callable
+from typing import Any
 
+import orjson
 import structlog
 
 
@@ -18,11 +21,19 @@ class _CurrentStderr:
         sys.stderr.flush()
 
 
+def _orjson_text(value: Any, *, default: Callable[[Any], Any] | None = None, **_: Any) -> str:
+    """Serialise a log line with orjson (a third of the standard `json`'s time per line;
+    the HTTP API logs every request): compact JSON, same keys and values."""
+    return orjson.dumps(value, default=default).decode()
+
+
 def configure_logging(fmt: str = "auto", level: str = "info") -> None:
     """Configure structlog once: `fmt` is json, console or auto (console on a TTY)."""
     use_console = fmt == "console" or (fmt == "auto" and sys.stderr.isatty())
     renderer: structlog.typing.Processor = (
-        structlog.dev.ConsoleRenderer() if use_console else structlog.processors.JSONRenderer()
+        structlog.dev.ConsoleRenderer()
+        if use_console
+        else structlog.processors.JSONRenderer(serializer=_orjson_text)
     )
     structlog.configure(
         processors=[

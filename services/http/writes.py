@@ -141,7 +141,7 @@ class WriteGateway:
         command = make()
         if reservation is not None:  # every try of a key appends the same event
             command = dataclasses.replace(command, event_id=reservation.event_id)
-        receipt = await asyncio.wrap_future(self.committer.submit(command))
+        receipt = await self.committer.append(command)
         structlog.contextvars.bind_contextvars(
             event_id=str(receipt.event_id), position=receipt.position
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import threading
 from collections.abc import Callable, Sequence
@@ -91,6 +92,41 @@ def test_a_refused_write_fails_alone_and_its_batch_commits(services: Services) -
     finally:
         committer.stop()
     assert gated.batch_sizes == [1, 3]
+
+
+def test_writes_awaited_on_the_event_loop_share_a_batch_and_each_gets_its_own_answer(
+    services: Services,
+) -> None:
+    ledger = services.ledger
+    ledger.erase("artist-gone")
+    gated = GatedLedger(ledger)
+    committer = GroupCommitter(gated)
+
+    async def requests() -> list[Receipt | BaseException]:
+        blocker = asyncio.ensure_future(committer.append(grant(ledger, "artist-0")))
+        assert await asyncio.to_thread(gated.entered.wait, 30)
+        subjects = [*(f"artist-{n % 3}" for n in range(20)), "artist-gone"]
+        queued = [asyncio.ensure_future(committer.append(grant(ledger, s))) for s in subjects]
+        cancelled = asyncio.ensure_future(committer.append(grant(ledger, "artist-cancelled")))
+        await asyncio.sleep(0)  # every request is queued (each ran up to its await)
+        cancelled.cancel()
+        gated.gate.set()
+        outcomes = await asyncio.gather(blocker, *queued, return_exceptions=True)
+        assert cancelled.cancelled()
+        return outcomes
+
+    try:
+        outcomes = asyncio.run(requests())
+    finally:
+        committer.stop()
+    receipts, refused = outcomes[:-1], outcomes[-1]
+    assert all(isinstance(r, Receipt) for r in receipts)
+    positions = [r.position for r in receipts if isinstance(r, Receipt)]
+    assert positions == sorted(positions)
+    assert len(set(positions)) == 21
+    assert isinstance(refused, SubjectErasedError)
+    assert gated.batch_sizes == [1, 21]  # the cancelled request was not appended
+    assert list(ledger.events.get(subject_stream_id("artist-cancelled"))) == []
 
 
 def test_stop_commits_every_queued_write_first(services: Services) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import queue
 import threading
 import time
@@ -193,6 +194,11 @@ class HeldCommitter:
         self.arrived.put(len(self.gates) - 1)
         return outer
 
+    async def append(
+        self, command: Command, before_commit: Callable[[], None] | None = None
+    ) -> Receipt:
+        return await asyncio.wrap_future(self.submit(command, before_commit))
+
     def let_go(self, index: int) -> None:
         self.gates[index].set()
 
@@ -224,6 +230,11 @@ class LandsThenFails(GroupCommitter):
         failed = Future[Receipt]()
         failed.set_exception(StoreUnavailableError("the connection died as the commit landed"))
         return failed
+
+    async def append(
+        self, command: Command, before_commit: Callable[[], None] | None = None
+    ) -> Receipt:
+        return await asyncio.wrap_future(self.submit(command, before_commit))
 
 
 def grant_event_ids(api: Api, subject: str) -> list[str]:

@@ -209,3 +209,23 @@ def test_batched_and_one_by_one_writes_agree_on_repeated_event_ids(services: Ser
             )
 
     agree()
+
+
+def test_a_group_commit_after_another_process_wrote_its_streams_stays_one_transaction(
+    services: Services, settings: Settings
+) -> None:
+    ledger = services.ledger
+    ledger.execute_many([Grant(subject=s, purpose="ai-training") for s in ("a-1", "a-2")])
+    other = bootstrap(settings)  # another writer process on the same store
+    try:
+        other.ledger.grant("a-1", "ai-training")  # a version the first ledger's cache lacks
+    finally:
+        other.close()
+    receipts = ledger.execute_many(
+        [Grant(subject=s, purpose="data-mining") for s in ("a-1", "a-2", "a-3")]
+    )
+    # One transaction reads the ledger clock once: a stale stream would have failed the
+    # batch and each write would have been retried in a transaction (and time) of its own.
+    assert len({r.recorded_at for r in receipts if not isinstance(r, Exception)}) == 1
+    versions = [e.originator_version for e in ledger.events.get(subject_stream_id("a-1"))]
+    assert versions == [1, 2, 3]
