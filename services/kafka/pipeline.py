@@ -1,6 +1,6 @@
 """Prepared relay batches: the records of a run of ledger entries, ready to send.
 
-`Relay.run` keeps several of them in flight (`services.kafka.relay._Pipeline`): it
+With `RelayOptions.pipeline_depth`, `Relay.run` keeps several in flight (`_Pipeline`): it
 prepares batch N+1 while the producer's I/O thread sends batch N, and stores a batch's
 position only once it and every batch before it are acknowledged.
 """

@@ -57,7 +57,7 @@ if TYPE_CHECKING:
 POSITIONS_TABLE: Final = "relay_positions"
 LEDGER_UNAVAILABLE: Final = "the ledger database is unavailable"  # how an outage is reported
 DEFAULT_DELIVERY_TIMEOUT_S: Final = 10.0
-DEFAULT_PIPELINE_DEPTH: Final = 3
+DEFAULT_PIPELINE_DEPTH: Final = 0  # measured no faster on 2 cores (docs/benchmarks.md, issue 14)
 PRODUCER_DELIVERY: Final[Mapping[str, Any]] = {
     # The producer settings that decide delivery and order; the benchmark's ceiling
     # (bench/relay.py) produces with these very settings.

@@ -293,8 +293,7 @@ def test_pipelined_batches_reach_each_key_in_ledger_order_on_every_topic(
             written.append(ledger.revoke(subject, "ai-generative-training"))
         else:
             written.append(ledger.grant(subject, "ai-generative-training"))
-    relay = fast_relay(sqlite_services, batch_size=4)  # 30 batches, 3 in flight
-    assert relay.options.pipeline_depth > 1
+    relay = fast_relay(sqlite_services, batch_size=4, pipeline_depth=3)  # 30 batches
     try:
         stats = relay.run(until_caught_up=True)
     finally:
