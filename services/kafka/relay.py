@@ -192,7 +192,18 @@ class KafkaPublisher:
 
     def publish(self, records: Sequence[OutgoingRecord]) -> None:
         """Send `records` in order and wait for every acknowledgement; PublishError if not."""
-        self.confirm(self.send(records))
+        acks = self.send(records)
+        with self._failures_dropped():
+            if self._producer is not None:
+                # flush, not `confirm`: it also makes every buffered batch ready at once
+                self._producer.flush(timeout=self.delivery_timeout_s + 1)
+            for future in acks.futures:
+                if not future.is_done:
+                    raise PublishError(
+                        f"broker did not acknowledge within {self.delivery_timeout_s}s"
+                    )
+                if future.failed():
+                    raise PublishError(f"broker refused a record: {future.exception!r}")
 
     def send(self, records: Sequence[OutgoingRecord]) -> Acks:
         """Hand `records` to the producer in order, without waiting; PublishError if it fails.
