@@ -7,12 +7,13 @@ side by side:
 
 - `relay`: a fresh ledger holding `--events` events (terms acceptances, grants and
   revocations over `events / 10` subjects) published by `Relay.run(until_caught_up)`,
-  in process: events/s and records/s (each event also puts its permission changes and
-  current states on the other topics).
-- `broker produce` / `broker consume`: the same number of records, of the same mean
-  size, produced with the relay's producer settings (idempotent, acks=all, one request
-  in flight, a flush per 500-event batch) and consumed back: the ceiling the relay
-  works under.
+  in process, twice on topics of their own: one batch at a time (`pipeline_depth=0`,
+  the default) and pipelined (3 batches in flight): events/s, records/s
+  and records/s as a ratio of the ceiling below.
+- `broker produce` (the ceiling) / `broker consume`: the pipelined run's very records
+  (topics, keys, values, headers) produced again with the relay's delivery settings
+  (`PRODUCER_DELIVERY`: idempotent, acks=all, one request in flight, linger 0), all
+  ready before the clock starts and flushed once at the end, then consumed back.
 - `revocation -> handler`: `consent-ledger relay` running as its own process (default
   options: polls an idle ledger every 50 ms), a `Subscriber` thread on the permission
   changes; each revocation is appended through the use case at a random moment, and
@@ -31,12 +32,11 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import structlog
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
@@ -44,6 +44,8 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from ledger.commands import AcceptTerms, Command, Grant, Revoke
 from services.bootstrap import Services, bootstrap
 from services.kafka.relay import (
+    PRODUCER_DELIVERY,
+    Acks,
     KafkaPublisher,
     RelayOptions,
     RelayPositions,
@@ -51,11 +53,13 @@ from services.kafka.relay import (
     topic_names,
 )
 from services.kafka.topics import TopicNames, ensure_topics
+from services.kafka.wire import OutgoingRecord
 from services.settings import Settings
 from services.subscriber import ConsentMessage, Subscriber
 from tests.support.kafka_broker import LocalBroker
 
 WRITE_CHUNK = 500
+PIPELINED = 3  # batches in flight in the pipelined run
 
 
 @contextmanager
@@ -103,22 +107,31 @@ def fill(services: Services, events: int) -> None:
         ledger.execute_many(pending)
 
 
-def measure_relay(services: Services) -> dict[str, float]:
-    """Publish the whole ledger once; return events, records, seconds, mean record bytes."""
-    settings = services.settings
+def measure_relay(
+    services: Services, options: RelayOptions, sent: list[OutgoingRecord] | None = None
+) -> dict[str, float]:
+    """Publish the whole ledger once; return events, records, seconds, mean record bytes.
+
+    The relay starts from position 0 on topics of its own (a fresh prefix), so several
+    measurements can run on one ledger. The records it hands to the producer are
+    appended to `sent`, if given.
+    """
+    settings = replace(services.settings, topic_prefix=f"bench.{time.time_ns()}.")
+    services.settings = settings
     assert settings.kafka_bootstrap_servers
     publisher = KafkaPublisher(settings.kafka_bootstrap_servers, topic_names(settings))
-    relay = build_relay(services, publisher=publisher, options=RelayOptions())
+    relay = build_relay(services, publisher=publisher, options=options)
     records_bytes = 0
-    original = relay.records_for
+    original = publisher.send
 
-    def counting(entries: Any) -> Any:
+    def counting(records: Sequence[OutgoingRecord]) -> Acks:
         nonlocal records_bytes
-        records = original(entries)
         records_bytes += sum(len(r.value or b"") + len(r.key) for r in records)
-        return records
+        if sent is not None:
+            sent.extend(records)
+        return original(records)
 
-    relay.records_for = counting  # type: ignore[method-assign]
+    publisher.send = counting  # type: ignore[method-assign]
     start = time.perf_counter()
     stats = relay.run(until_caught_up=True)
     seconds = time.perf_counter() - start
@@ -131,26 +144,28 @@ def measure_relay(services: Services) -> dict[str, float]:
     }
 
 
-def measure_broker(
-    bootstrap_servers: str, records: int, size: int, batches: int
-) -> dict[str, float]:
-    """Produce and consume `records` records of `size` bytes with the relay's settings."""
-    names = TopicNames().prefixed(f"bench.raw.{time.time_ns()}.")
+def measure_broker(bootstrap_servers: str, records: Sequence[OutgoingRecord]) -> dict[str, float]:
+    """Produce the relay's very records again, then consume them back: the ceiling.
+
+    Same topics (under a fresh prefix), keys, values and headers, the relay's delivery
+    settings (`PRODUCER_DELIVERY`), every record ready before the clock starts, one
+    stream with one flush at the end: what this producer can push with no ledger
+    behind it, the ceiling the relay is held to.
+    """
+    prefix = f"bench.raw.{time.time_ns()}."
+    names = TopicNames().prefixed(prefix)
     ensure_topics(bootstrap_servers, names)
-    producer = KafkaProducer(
-        bootstrap_servers=bootstrap_servers,
-        enable_idempotence=True,
-        acks="all",
-        max_in_flight_requests_per_connection=1,
-        linger_ms=0,
-    )
-    value = b"x" * size
-    per_flush = max(1, records // max(1, batches))
+    producer = KafkaProducer(bootstrap_servers=bootstrap_servers, **PRODUCER_DELIVERY)
+    rename = {  # the relay's topic -> the same topic under this prefix
+        topic: prefix + default
+        for topic in {r.topic for r in records}
+        for default in TopicNames().all()
+        if topic.endswith("." + default)
+    }
+    ready = [(rename[r.topic], r.key, r.value, list(r.headers)) for r in records]
     start = time.perf_counter()
-    for n in range(records):
-        producer.send(names.events, key=f"artist-{n % 1000}".encode(), value=value)
-        if (n + 1) % per_flush == 0:
-            producer.flush()
+    for topic, key, value, headers in ready:
+        producer.send(topic, key=key, value=value, headers=headers)
     producer.flush()
     produce_s = time.perf_counter() - start
     producer.close()
@@ -158,13 +173,15 @@ def measure_broker(
         bootstrap_servers=bootstrap_servers, enable_auto_commit=False, fetch_max_wait_ms=50
     )
     partitions = [
-        TopicPartition(names.events, p) for p in consumer.partitions_for_topic(names.events)
+        TopicPartition(topic, p)
+        for topic in sorted(set(rename.values()))
+        for p in consumer.partitions_for_topic(topic)
     ]
     consumer.assign(partitions)
     consumer.seek_to_beginning(*partitions)
     got = 0
     start = time.perf_counter()
-    while got < records:
+    while got < len(ready):
         for batch in consumer.poll(timeout_ms=200, max_records=5000).values():
             got += len(batch)
     consume_s = time.perf_counter() - start
@@ -250,7 +267,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run the relay benchmark and print its table."""
     parser = argparse.ArgumentParser(prog="python -m bench.relay", description=__doc__)
     parser.add_argument("--events", type=int, default=20_000)
-    parser.add_argument("--revocations", type=int, default=300)
+    parser.add_argument("--revocations", type=int, default=300, help="0: skip the latency run")
     parser.add_argument("--database-url", help="default: a fresh SQLite file")
     args = parser.parse_args(argv)
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
@@ -268,43 +285,55 @@ def main(argv: list[str] | None = None) -> int:
             start = time.perf_counter()
             fill(services, args.events)
             fill_s = time.perf_counter() - start
-            relay = measure_relay(services)
-            raw = measure_broker(
-                servers,
-                int(relay["records"]),
-                round(relay["record_bytes"]),
-                batches=max(1, int(relay["events"]) // RelayOptions().batch_size),
-            )
-            latency_settings = replace(settings, topic_prefix=f"bench.lat.{time.time_ns()}.")
-            latencies = measure_latency(latency_settings, services, args.revocations)
+            sequential = measure_relay(services, RelayOptions(pipeline_depth=0))
+            sent: list[OutgoingRecord] = []
+            relay = measure_relay(services, RelayOptions(pipeline_depth=PIPELINED), sent)
+            records = int(relay["records"])
+            raw = measure_broker(servers, sent)
+            del sent
+            latencies: list[float] = []
+            if args.revocations:
+                latency_settings = replace(settings, topic_prefix=f"bench.lat.{time.time_ns()}.")
+                latencies = measure_latency(latency_settings, services, args.revocations)
         finally:
             services.close()
-    events, records = relay["events"], relay["records"]
+    events = relay["events"]
+    ceiling = records / raw["produce_s"]
+
+    def relay_row(name: str, measured: dict[str, float]) -> tuple[str, str, str]:
+        rate = measured["records"] / measured["seconds"]
+        return (
+            name,
+            f"{measured['events'] / measured['seconds']:,.0f} events/s",
+            f"{rate:,.0f} records/s = {rate / ceiling:.2f} x ceiling "
+            f"({measured['records'] / measured['events']:.1f} records/event)",
+        )
+
     rows = [
         (
             "ledger fill (use cases, group commit)",
             f"{events / fill_s:,.0f} events/s",
             f"{fill_s:.2f} s",
         ),
+        relay_row("relay, one batch at a time (depth 0)", sequential),
+        relay_row(f"relay, pipelined (depth {PIPELINED})", relay),
         (
-            "relay: ledger -> 4 topics, acked",
-            f"{events / relay['seconds']:,.0f} events/s",
-            f"{records / relay['seconds']:,.0f} records/s ({records / events:.1f} records/event)",
-        ),
-        (
-            "broker produce (relay's settings)",
-            f"{records / raw['produce_s']:,.0f} records/s",
-            f"{records:,.0f} records of {relay['record_bytes']:.0f} B",
+            "broker produce (relay's settings): ceiling",
+            f"{ceiling:,.0f} records/s",
+            f"the relay's {records:,.0f} records again ({relay['record_bytes']:.0f} B mean)",
         ),
         ("broker consume", f"{records / raw['consume_s']:,.0f} records/s", ""),
-        (
-            "revocation -> handler (p50)",
-            f"{statistics.median(latencies) * 1000:.1f} ms",
-            f"{len(latencies)} revocations",
-        ),
-        ("revocation -> handler (p99)", f"{percentile(latencies, 0.99) * 1000:.1f} ms", ""),
-        ("revocation -> handler (max)", f"{max(latencies) * 1000:.1f} ms", ""),
     ]
+    if latencies:
+        rows += [
+            (
+                "revocation -> handler (p50)",
+                f"{statistics.median(latencies) * 1000:.1f} ms",
+                f"{len(latencies)} revocations",
+            ),
+            ("revocation -> handler (p99)", f"{percentile(latencies, 0.99) * 1000:.1f} ms", ""),
+            ("revocation -> handler (max)", f"{max(latencies) * 1000:.1f} ms", ""),
+        ]
     print(f"relay benchmark: {events:,.0f} events, {url.split(':', 1)[0]}, broker {servers}")
     width = max(len(r[0]) for r in rows)
     print(f"| {'measure'.ljust(width)} | rate | detail |")

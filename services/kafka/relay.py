@@ -1,4 +1,4 @@
-# long module: the relay loop, its publisher and its stored position make one delivery guarantee
+# long module: the relay loop, publisher, pipeline and stored position make one guarantee
 """The relay: tail the ledger in order and publish it to Kafka, at least once.
 
 `Relay` reads the committed ledger after its stored position, derives each entry's
@@ -19,13 +19,16 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections import deque
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final, Protocol
 
 import structlog
 from kafka import KafkaProducer
-from kafka.errors import KafkaError
+from kafka.errors import KafkaError, KafkaTimeoutError
+from kafka.producer.future import FutureRecordMetadata
 
 from ledger.application import ConsentLedger
 from ledger.backoff import Backoff
@@ -36,6 +39,7 @@ from projections.permission_changes import PermissionChangeDeriver, SubjectStep
 from projections.snapshots.lineage import Lineage
 from projections.work_changes import work_changes
 from services.kafka import DEFAULT_BATCH_SIZE, DEFAULT_POLL_INTERVAL_S
+from services.kafka.pipeline import LedgerBatches, PreparedBatch
 from services.kafka.records import dataset_impact_records, entry_records, work_change_records
 from services.kafka.topics import (
     DEFAULT_PARTITIONS,
@@ -53,6 +57,15 @@ if TYPE_CHECKING:
 POSITIONS_TABLE: Final = "relay_positions"
 LEDGER_UNAVAILABLE: Final = "the ledger database is unavailable"  # how an outage is reported
 DEFAULT_DELIVERY_TIMEOUT_S: Final = 10.0
+DEFAULT_PIPELINE_DEPTH: Final = 0  # measured no faster on 2 cores (docs/benchmarks.md, issue 14)
+PRODUCER_DELIVERY: Final[Mapping[str, Any]] = {
+    # The producer settings that decide delivery and order; the benchmark's ceiling
+    # (bench/relay.py) produces with these very settings.
+    "enable_idempotence": True,
+    "acks": "all",
+    "max_in_flight_requests_per_connection": 1,  # ledger order per partition, also on retry
+    "linger_ms": 0,
+}
 
 log = structlog.get_logger("consent_ledger.relay")
 
@@ -85,6 +98,17 @@ class Publisher(Protocol):
     def close(self) -> None:
         """Release the connection to the broker."""
         ...
+
+
+@dataclass(frozen=True)
+class Acks:
+    """The broker's pending acknowledgements of records handed to `KafkaPublisher.send`."""
+
+    futures: list[FutureRecordMetadata]
+
+    def done(self) -> bool:
+        """Tell whether every record has its answer (an acknowledgement or a failure)."""
+        return all(future.is_done for future in self.futures)
 
 
 class RelayPositions:
@@ -135,6 +159,9 @@ class RelayPositions:
 class KafkaPublisher:
     """Publish with kafka-python: idempotent, `acks=all`, one request in flight.
 
+    `publish` sends and waits; `send` and `confirm` split the two, so that the relay can
+    hand over the next batch while the broker acknowledges this one.
+
     The producer and the topics are set up on first use and again after any failure
     (a restarted broker may have lost its topics, and a producer id it no longer knows).
     `max_in_flight_requests_per_connection=1` keeps each partition in ledger order even
@@ -165,23 +192,56 @@ class KafkaPublisher:
 
     def publish(self, records: Sequence[OutgoingRecord]) -> None:
         """Send `records` in order and wait for every acknowledgement; PublishError if not."""
-        try:
-            producer = self._connect()
-            futures = [
-                producer.send(r.topic, key=r.key, value=r.value, headers=list(r.headers))
-                for r in records
-            ]
-            producer.flush(timeout=self.delivery_timeout_s + 1)
-            for future in futures:
+        acks = self.send(records)
+        with self._failures_dropped():
+            if self._producer is not None:
+                # flush, not `confirm`: it also makes every buffered batch ready at once
+                self._producer.flush(timeout=self.delivery_timeout_s + 1)
+            for future in acks.futures:
                 if not future.is_done:
                     raise PublishError(
                         f"broker did not acknowledge within {self.delivery_timeout_s}s"
                     )
                 if future.failed():
                     raise PublishError(f"broker refused a record: {future.exception!r}")
+
+    def send(self, records: Sequence[OutgoingRecord]) -> Acks:
+        """Hand `records` to the producer in order, without waiting; PublishError if it fails.
+
+        The returned acknowledgements go to `confirm`; records sent later on the same
+        producer follow these on each partition.
+        """
+        with self._failures_dropped():
+            producer = self._connect()
+            return Acks(
+                [
+                    producer.send(r.topic, key=r.key, value=r.value, headers=list(r.headers))
+                    for r in records
+                ]
+            )
+
+    def confirm(self, acks: Acks) -> None:
+        """Wait until the broker acknowledged every record of `acks`; PublishError if not."""
+        with self._failures_dropped():
+            deadline = time.monotonic() + self.delivery_timeout_s + 1
+            for future in acks.futures:
+                if not future.is_done:
+                    future.get(timeout=max(0.0, deadline - time.monotonic()))
+                if future.failed():
+                    raise PublishError(f"broker refused a record: {future.exception!r}")
+
+    @contextmanager
+    def _failures_dropped(self) -> Iterator[None]:
+        try:
+            yield
         except PublishError:
             self._drop()
             raise
+        except KafkaTimeoutError:
+            self._drop()
+            raise PublishError(
+                f"broker did not acknowledge within {self.delivery_timeout_s}s"
+            ) from None
         except (KafkaError, OSError, TopicSetupError) as error:
             self._drop()
             raise PublishError(
@@ -203,16 +263,13 @@ class KafkaPublisher:
             self._producer = KafkaProducer(
                 bootstrap_servers=self.bootstrap_servers,
                 client_id=self.client_id,
-                enable_idempotence=True,
-                acks="all",
                 allow_auto_create_topics=False,  # ensure_topics made them, with settings
-                max_in_flight_requests_per_connection=1,
-                linger_ms=0,
                 request_timeout_ms=timeout_ms // 2,
                 delivery_timeout_ms=timeout_ms,
                 max_block_ms=timeout_ms // 2,
                 bootstrap_timeout_ms=timeout_ms // 2,
                 reconnect_backoff_max_ms=1000,
+                **PRODUCER_DELIVERY,
             )
         return self._producer
 
@@ -236,11 +293,17 @@ class RelayOptions:
     poll_interval_s: float = DEFAULT_POLL_INTERVAL_S
     backoff_initial_s: float = 0.1
     backoff_max_s: float = 5.0
+    pipeline_depth: int = DEFAULT_PIPELINE_DEPTH
+    """Batches `run` keeps sent but unacknowledged, at most; 0 prepares, sends and
+    confirms one batch at a time (as `publish_batch` always does)."""
 
     def __post_init__(self) -> None:
-        """Refuse a batch size below 1 or non-positive intervals (InvalidInputError)."""
+        """Refuse a batch size below 1, a negative depth or non-positive intervals
+        (InvalidInputError)."""
         if self.batch_size < 1:
             raise InvalidInputError(f"batch size must be >= 1, got {self.batch_size}")
+        if self.pipeline_depth < 0:
+            raise InvalidInputError(f"pipeline depth must be >= 0, got {self.pipeline_depth}")
         intervals = (self.poll_interval_s, self.backoff_initial_s, self.backoff_max_s)
         if min(intervals) <= 0:
             raise InvalidInputError(f"poll interval and backoffs must be positive, got {intervals}")
@@ -309,37 +372,52 @@ class Relay:
         records += [checkpoint_record(c, self.names) for c in checkpoints]
         started = time.perf_counter()
         self.publisher.publish(records)
+        first = entries[0].position if entries else None
+        last = entries[-1].position if entries else None
+        self._acknowledged(first, last, len(entries), records, _tree_size(checkpoints), started)
+        return len(entries)
+
+    def _acknowledged(
+        self,
+        first: int | None,
+        last: int | None,
+        events: int,
+        records: Sequence[OutgoingRecord],
+        tree_size: int | None,
+        started: float,
+    ) -> None:
+        """Store the positions of a batch the broker acknowledged; count and log it."""
         stored: dict[str, int] = {}
-        if entries:
-            stored[self.names.events] = entries[-1].position
-        if checkpoints:
-            stored[self.names.checkpoints] = max(int(c["tree_size"]) for c in checkpoints)
+        if last is not None:
+            stored[self.names.events] = last
+        if tree_size is not None:
+            stored[self.names.checkpoints] = tree_size
         self.positions.store(stored)
-        if entries:
-            self._position = entries[-1].position
-        if checkpoints:
-            self._tree_size = stored[self.names.checkpoints]
-        self.stats.events += len(entries)
+        if last is not None:
+            self._position = last
+        if tree_size is not None:
+            self._tree_size = tree_size
+        self.stats.events += events
         self.stats.records += len(records)
         self.stats.batches += 1
         self.stats.position = self.position()
         log.info(
             "relay.batch_published",
-            first_position=entries[0].position if entries else None,
+            first_position=first,
             position=self._position,
-            events=len(entries),
+            events=events,
             records=len(records),
-            checkpoints=len(checkpoints),
+            checkpoints=sum(r.topic == self.names.checkpoints for r in records),
             publish_ms=round((time.perf_counter() - started) * 1000, 2),
         )
-        return len(entries)
 
-    def _pending_checkpoints(self) -> list[Mapping[str, Any]]:
+    def _pending_checkpoints(self, after: int | None = None) -> list[Mapping[str, Any]]:
+        """Return the checkpoints above `after` (default: the stored tree size), ascending."""
         if self.checkpoints is None:
             return []
         if self._tree_size is None:
             self._tree_size = self.positions.get(self.names.checkpoints)
-        found = self.checkpoints.checkpoints_after(self._tree_size)
+        found = self.checkpoints.checkpoints_after(self._tree_size if after is None else after)
         return sorted(found, key=lambda c: int(c["tree_size"]))
 
     def records_for(self, entries: Sequence[Entry]) -> list[OutgoingRecord]:
@@ -430,49 +508,58 @@ class Relay:
 
         With `until_caught_up`, return once the ledger position read at the start has
         been published. With `give_up_after_s`, re-raise the failure (PublishError or
-        StoreUnavailableError) once attempts have failed for that long.
+        StoreUnavailableError) once attempts have failed for that long. With
+        `options.pipeline_depth` and `settings`, batches are prepared in a child process
+        and sent while earlier ones wait for their acknowledgement (`_Pipeline`); before
+        returning, what is in flight is confirmed and stored, or left to the next run.
         """
         stop = stop or threading.Event()
         with translate_driver_errors(LEDGER_UNAVAILABLE):
             target = self.ledger.ledger_position() if until_caught_up else None
         options = self.options
+        pipeline = _Pipeline(self) if options.pipeline_depth else None
+        step = pipeline.step if pipeline is not None else self.publish_batch
         initial_s = min(options.backoff_initial_s, options.backoff_max_s)
         retrying = Backoff(initial_s, options.backoff_max_s).retrying()
         failing_since: float | None = None
         log.info("relay.started", position=self._safe_position(), topics=list(self.names.all()))
-        while not stop.is_set():
-            attempt_started = time.monotonic()
-            try:
-                published = self.publish_batch()
-            except (PublishError, StoreUnavailableError) as error:
-                now = time.monotonic()
-                failing_since = failing_since if failing_since is not None else attempt_started
-                self.stats.failures += 1
-                if give_up_after_s is not None and now - failing_since >= give_up_after_s:
-                    log.error("relay.giving_up", error=error.detail, position=self._position)
-                    raise
-                pause = retrying.failed()
-                log.warning(
-                    "relay.publish_failed",
-                    error=error.detail,
-                    position=self._position,
-                    retry_in_s=round(pause, 3),
-                    failing_for_s=round(now - failing_since, 3),
-                )
-                stop.wait(pause)
-                continue
-            if failing_since is not None:
-                log.info(
-                    "relay.recovered",
-                    position=self._position,
-                    outage_s=round(time.monotonic() - failing_since, 3),
-                )
-                failing_since = None
-                retrying.succeeded()
-            if target is not None and self.position() >= target:
-                break
-            if published == 0:
-                stop.wait(self.options.poll_interval_s)
+        try:
+            while not stop.is_set():
+                attempt_started = time.monotonic()
+                try:
+                    published = step()
+                except (PublishError, StoreUnavailableError) as error:
+                    now = time.monotonic()
+                    failing_since = failing_since if failing_since is not None else attempt_started
+                    self.stats.failures += 1
+                    if give_up_after_s is not None and now - failing_since >= give_up_after_s:
+                        log.error("relay.giving_up", error=error.detail, position=self._position)
+                        raise
+                    pause = retrying.failed()
+                    log.warning(
+                        "relay.publish_failed",
+                        error=error.detail,
+                        position=self._position,
+                        retry_in_s=round(pause, 3),
+                        failing_for_s=round(now - failing_since, 3),
+                    )
+                    stop.wait(pause)
+                    continue
+                if failing_since is not None:
+                    log.info(
+                        "relay.recovered",
+                        position=self._position,
+                        outage_s=round(time.monotonic() - failing_since, 3),
+                    )
+                    failing_since = None
+                    retrying.succeeded()
+                if target is not None and self.position() >= target:
+                    break
+                if published == 0:
+                    stop.wait(self.options.poll_interval_s)
+        finally:
+            if pipeline is not None:
+                pipeline.finish()
         self.stats.position = self._safe_position()
         log.info("relay.stopped", **self.stats.to_json())
         return self.stats
@@ -486,6 +573,116 @@ class Relay:
     def close(self) -> None:
         """Close the publisher."""
         self.publisher.close()
+
+
+def _tree_size(checkpoints: Sequence[Mapping[str, Any]]) -> int | None:
+    return max((int(c["tree_size"]) for c in checkpoints), default=None)
+
+
+@dataclass
+class _InFlight:
+    """A batch handed to the producer (or, with `acks` None, to be handed again)."""
+
+    batch: PreparedBatch | None
+    tree_size: int | None
+    records: list[OutgoingRecord]
+    started: float
+    acks: Acks | None = None
+
+
+class _Pipeline:
+    """Run's pipelined step: prepare the next batch while earlier ones are in flight.
+
+    Batches are sent in ledger order on one producer (so each partition receives them in
+    order) and their positions stored strictly in that order, each once every record up
+    to it is acknowledged. A failure keeps every unstored batch; the next step sends them
+    all again, oldest first, before anything new: a crash or an outage re-sends, never
+    skips.
+    """
+
+    def __init__(self, relay: Relay) -> None:
+        if not isinstance(relay.publisher, KafkaPublisher):
+            raise TypeError(f"a pipelined relay needs a KafkaPublisher, got {relay.publisher!r}")
+        self.relay = relay
+        self.publisher: KafkaPublisher = relay.publisher
+        self.depth = relay.options.pipeline_depth
+        self.source = LedgerBatches(
+            relay.ledger.entries_after,
+            relay.records_for,
+            relay.position(),
+            relay.options.batch_size,
+        )
+        self.flight: deque[_InFlight] = deque()
+        self.sent_tree_size: int | None = None
+
+    def step(self) -> int:
+        """Send the next batch if there is room, else (or if there is none) wait for the
+        oldest's acknowledgement; store what is acknowledged. Return the events stored,
+        or 1 when a batch was only sent: 0 means idle (nothing new, nothing in flight)."""
+        try:
+            for item in self.flight:  # after a failure: everything unstored, in order
+                if item.acks is None:
+                    item.acks = self.publisher.send(item.records)
+            sent = len(self.flight) < self.depth and self._send_next()
+            if not sent and self.flight:
+                oldest = self.flight[0].acks
+                assert oldest is not None
+                self.publisher.confirm(oldest)
+            stored = self._store_done()
+        except PublishError:
+            for item in self.flight:
+                item.acks = None
+            raise
+        return stored or int(sent)
+
+    def _send_next(self) -> bool:
+        relay = self.relay
+        with translate_driver_errors(LEDGER_UNAVAILABLE):
+            batch = self.source.take()
+            checkpoints = relay._pending_checkpoints(self.sent_tree_size)
+        if batch is None and not checkpoints:
+            return False
+        records = list(batch.records) if batch is not None else []
+        records += [checkpoint_record(c, relay.names) for c in checkpoints]
+        tree_size = _tree_size(checkpoints)
+        if tree_size is not None:
+            self.sent_tree_size = tree_size
+        item = _InFlight(batch, tree_size, records, time.perf_counter())
+        self.flight.append(item)
+        item.acks = self.publisher.send(records)
+        return True
+
+    def _store_done(self) -> int:
+        """Store every leading batch whose records are all acknowledged; return its events."""
+        events = 0
+        while self.flight and self.flight[0].acks is not None and self.flight[0].acks.done():
+            item = self.flight[0]
+            assert item.acks is not None
+            self.publisher.confirm(item.acks)  # done: raises at once if a record failed
+            self.flight.popleft()
+            batch = item.batch
+            self.relay._acknowledged(
+                batch.first_position if batch else None,
+                batch.last_position if batch else None,
+                batch.events if batch else 0,
+                item.records,
+                item.tree_size,
+                item.started,
+            )
+            events += batch.events if batch else 0
+        return events
+
+    def finish(self) -> None:
+        """Confirm and store what is in flight (left unstored if the broker fails); stop
+        the child."""
+        try:
+            while self.flight and self.flight[0].acks is not None:
+                oldest = self.flight[0].acks
+                assert oldest is not None
+                self.publisher.confirm(oldest)
+                self._store_done()
+        except (PublishError, StoreUnavailableError) as error:
+            log.warning("relay.unconfirmed_at_stop", error=error.detail, batches=len(self.flight))
 
 
 def topic_names(settings: Settings) -> TopicNames:

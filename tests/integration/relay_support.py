@@ -54,6 +54,7 @@ def fast_relay(services: Services, **options: float) -> Relay:
         backoff_initial_s=0.05,
         backoff_max_s=options.get("backoff_max_s", 0.5),
         batch_size=int(options.get("batch_size", 500)),
+        pipeline_depth=int(options.get("pipeline_depth", 0)),
     )
     return build_relay(services, options=relay_options, publisher=publisher)
 

@@ -282,6 +282,41 @@ def test_relay_resumes_after_its_stored_position_and_republishes_nothing(
     assert Counter(m.position for m in events) == dict.fromkeys(wanted, 1)
 
 
+def test_pipelined_batches_reach_each_key_in_ledger_order_on_every_topic(
+    sqlite_services: Services,
+) -> None:
+    ledger = sqlite_services.ledger
+    written = []
+    for n in range(120):  # every write flips its subject's permission: records on 3 topics
+        subject = f"s{n % 7}"
+        if (n // 7) % 2:
+            written.append(ledger.revoke(subject, "ai-generative-training"))
+        else:
+            written.append(ledger.grant(subject, "ai-generative-training"))
+    relay = fast_relay(sqlite_services, batch_size=4, pipeline_depth=3)  # 30 batches
+    try:
+        stats = relay.run(until_caught_up=True)
+    finally:
+        relay.close()
+    names = topic_names(sqlite_services.settings)
+    servers = sqlite_services.settings.kafka_bootstrap_servers or ""
+    wanted = {r.position for r in written}
+
+    topics = {
+        topic: read_topic(servers, topic, until=positions_at_least(wanted))
+        for topic in (names.events, names.permission_changes, names.permissions)
+    }
+
+    assert (stats.events, stats.batches, stats.failures) == (120, 30, 0)
+    for topic, messages in topics.items():
+        assert {m.position for m in messages} == wanted, topic
+        by_key: dict[str | None, list[tuple[int, int]]] = {}
+        for m in messages:  # (partition, offset) order: the order a consumer reads
+            by_key.setdefault(m.key, []).append((m.position or 0, m.seq))
+        for key, identities in by_key.items():
+            assert identities == sorted(set(identities)), (topic, key)
+
+
 def test_batch_the_broker_did_not_acknowledge_is_not_stored_and_goes_out_later(
     sqlite_services: Services, tmp_path: Path
 ) -> None:
