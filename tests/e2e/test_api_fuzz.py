@@ -5,7 +5,7 @@ requests (valid and invalid) sent with an admin key, so the generator reaches th
 cases and not only the authentication. The default test keeps its examples few (well
 under a minute per backend); the `slow` one sends many more on PostgreSQL, as many as
 `LEDGER_TEST_FUZZ_POSITIVE` / `LEDGER_TEST_FUZZ_NEGATIVE` ask per operation (default
-100 and 25), and prints the count of examples and operations.
+50 and 15), and prints the count of examples and operations.
 """
 
 from __future__ import annotations
@@ -33,8 +33,8 @@ pytestmark = pytest.mark.timeout(300)
 
 POSITIVE = 20  # examples per operation that match the schema
 NEGATIVE = 8  # examples per operation that do not
-SLOW_POSITIVE = int(os.environ.get("LEDGER_TEST_FUZZ_POSITIVE", "100"))
-SLOW_NEGATIVE = int(os.environ.get("LEDGER_TEST_FUZZ_NEGATIVE", "25"))
+SLOW_POSITIVE = int(os.environ.get("LEDGER_TEST_FUZZ_POSITIVE", "50"))
+SLOW_NEGATIVE = int(os.environ.get("LEDGER_TEST_FUZZ_NEGATIVE", "15"))
 CHECKS = [
     checks.not_a_server_error,
     checks.status_code_conformance,
