@@ -347,7 +347,17 @@ def test_worker_duty_leaders_killed_30_times_each_lose_double_and_skip_nothing(
                 f"worker starts refused by PostgreSQL and retried: {workers.start_retries}"
             )
             assert not outcome.wrong, outcome.wrong[:5]
-            wait_until(lambda: set(all_expiries(services)) >= set(expiring), 120, "expiries")
+            try:
+                wait_until(lambda: set(all_expiries(services)) >= set(expiring), 120, "expiries")
+            except pytest.fail.Exception:
+                missing = set(expiring) - set(all_expiries(services))
+                lines = [
+                    line
+                    for log in sorted(tmp_path.glob("worker-*.log"))
+                    for line in log.read_text().splitlines()
+                    if "expir" in line and ("warning" in line or "error" in line)
+                ]
+                pytest.fail(f"never expired: {sorted(missing)[:5]}; worker logs: {lines[-10:]}")
             count = wait_until_caught_up(services, ledger_settings)
         entries = all_entries(services)
         assert len(entries) == count, "a process wrote after the workers caught up"
