@@ -15,7 +15,7 @@ from uuid import UUID
 import structlog
 
 from ledger.application import Clock, ConsentLedger
-from ledger.errors import LedgerError
+from ledger.errors import ErrorKind, LedgerError
 from projections.runner import ViewSource
 from projections.timeline import to_micros
 
@@ -40,7 +40,9 @@ class ExpiryScheduler:
         """Record the expiries due now (at most `limit` per call); return how many it appended.
 
         Requires the read model to be caught up for a grant to be seen; a grant the read
-        model still lists after its expiry was recorded is skipped.
+        model still lists after its expiry was recorded is skipped, and so is one the
+        ledger refused. Raises StoreUnavailableError (the grant stays due) when the store
+        cannot be reached.
         """
         due = self.model.view.due_expiries(to_micros(self.clock.now()), self.limit)
         listed = {grant for _, grant in due}
@@ -52,6 +54,8 @@ class ExpiryScheduler:
             try:
                 receipt = self.ledger.record_expiry(subject, UUID(hex=grant))
             except LedgerError as error:
+                if error.kind is ErrorKind.UNAVAILABLE:
+                    raise  # transient: the caller backs off and the grant is tried again
                 _log.warning("expiry_not_recorded", grant_event_id=grant, error=error.detail)
                 self._done.add(grant)
                 continue

@@ -265,7 +265,7 @@ def subject_overview(ledger: ConsentLedger, request: OverviewRequest) -> dict[st
     first = min(e.event.effective_at for e in entries)
     # The axis also shows the terms publications before the subject's first event; the
     # bands start at that event.
-    start = min(first, *(p.effective_from for p in catalog.values()))
+    start = min([first, *(p.effective_from for p in catalog.values())])
     end = max(now, at, *(e.event.effective_at for e in entries)) + TAIL
     lanes = lanes_of(entries, purposes)
     lane_entries = {

@@ -74,6 +74,21 @@ def test_overview_of_an_unknown_subject_is_a_404_not_a_verdict(demo_api: Api) ->
     assert "nobody" in body["detail"]
 
 
+def test_overview_and_dossier_of_a_subject_on_a_ledger_without_terms_answer_not_fail(
+    services: Services,
+) -> None:
+    # Found by the abuse suite: with no terms ever published the axis start was
+    # `min(first_event)` of a lone datetime, a TypeError and a 500.
+    with running_api(services) as api:
+        granted = api.post("/v1/subjects/loner/grants", {"purpose": "ai-training"})
+        assert granted.status_code == 201, granted.text
+        overview = api.get("/v1/subjects/loner/overview")
+        assert overview.status_code == 200, overview.text
+        assert overview.json()["views"][0]["lanes"]
+        dossier = api.get("/v1/subjects/loner/dossier")
+        assert dossier.status_code == 200, dossier.text
+
+
 def test_overview_bands_follow_the_terms_and_the_opt_out(demo_api: Api) -> None:
     body = demo_api.get("/v1/subjects/artist-echo/overview", params={"at": "2024-06-01"}).json()
     lanes = {lane["key"]: lane for lane in body["views"][0]["lanes"]}

@@ -12,7 +12,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
@@ -21,6 +21,7 @@ import pytest
 from ledger.checkpoint import verify_signed_checkpoint
 from services.bootstrap import Services, bootstrap
 from services.settings import Settings
+from tests.support.waiting import wait_until
 
 TAKEOVER_SECONDS = 5.0
 
@@ -60,16 +61,6 @@ def start_worker(settings: Settings, duties: str, log: Path) -> subprocess.Popen
         stdout=subprocess.DEVNULL,
         stderr=log.open("wb"),
     )
-
-
-def wait_until(condition: Callable[[], object], timeout: float, what: str) -> float:
-    """Poll `condition` until true; return the seconds it took, fail naming `what`."""
-    started = time.monotonic()
-    while time.monotonic() - started < timeout:
-        if condition():
-            return time.monotonic() - started
-        time.sleep(0.05)
-    pytest.fail(f"{what}: not within {timeout} s")
 
 
 def leader_pid(services: Services, duty: str) -> int | None:

@@ -172,6 +172,33 @@ def test_a_writer_whose_cache_missed_the_append_of_its_event_id_answers_it(
         second.close()
 
 
+def test_a_writer_whose_cache_missed_another_processes_grant_records_its_expiry(
+    database_url: str, tmp_path: Path
+) -> None:
+    # Found by the worker leader-kill scenario: the expiry duty's process had the
+    # subject's stream cached, missed the grant the API process appended, and refused
+    # its expiry ("no grant with an expiry") for good. A refusal decided on a cached
+    # state is now decided again on the stored stream.
+    settings = Settings(database_url=database_url, data_dir=tmp_path / "data")
+    first, second = bootstrap(settings), bootstrap(settings)
+    try:
+        second.ledger.grant("artist-1", "personalization")  # `second` caches the stream
+        now = datetime.now(UTC)
+        grant = first.ledger.grant(  # appended by another process; expired an hour ago
+            "artist-1",
+            "ai-training",
+            effective_at=now - timedelta(hours=2),
+            expires_at=now - timedelta(hours=1),
+        )
+        expired = second.ledger.record_expiry("artist-1", grant.event_id)
+        assert expired is not None
+        assert expired.position > grant.position
+        assert second.ledger.record_expiry("artist-1", grant.event_id) is None  # once
+    finally:
+        first.close()
+        second.close()
+
+
 def test_batched_and_one_by_one_writes_agree_on_repeated_event_ids(services: Services) -> None:
     ledger = services.ledger
     examples = itertools.count()
