@@ -69,6 +69,10 @@ class PositionNotReachedError(ConflictError):
         self.head = head
 
 
+class _NeedsTables(Exception):
+    """An in-memory answer that needs a table read (a contributor the index cannot answer)."""
+
+
 class PermissionReader:
     """Answer `check` and `filter` questions from the read models (replay as fallback).
 
@@ -188,10 +192,53 @@ class PermissionReader:
             return None
         return self.index_answer(index, question)
 
-    def index_answer(self, index: CurrentIndex, question: Question) -> Decision | None:
+    def index_head(self) -> int | None:
+        """Read the ledger head now, for `check_in_memory`; None when no in-memory index
+        could answer (none kept here, or not built yet), so there is nothing to read."""
+        projector = self.projector
+        index = projector.index if projector is not None else None
+        if projector is None or index is None or not index.ready:
+            return None
+        return projector.view.ledger_head()
+
+    def check_in_memory(
+        self,
+        head: int,
+        subject: str,
+        purpose: str,
+        *,
+        party: str = PLATFORM,
+        content: str | None = None,
+        aspect: str = ALL_ASPECTS,
+        model: str | None = None,
+    ) -> Decision | None:
+        """Answer an "as known now" question from the in-memory index alone, without
+        touching the database, or return None when that cannot be done: no index, one
+        not built yet, one behind `head`, or an answer that needs the tables.
+
+        `head` is the ledger head read after the question arrived (the HTTP fast lane
+        shares one such read among the checks waiting for it): the answer then reflects
+        every write committed before the question, as `check` does.
+        """
+        projector = self.projector
+        index = projector.index if projector is not None else None
+        if index is None or not index.ready or index.position < head:
+            return None
+        question = self.ledger.question(
+            subject, purpose, party, content, aspect, None, None, model=model
+        )
+        try:
+            return self.index_answer(index, question, tables=False)
+        except _NeedsTables:
+            return None
+
+    def index_answer(
+        self, index: CurrentIndex, question: Question, *, tables: bool = True
+    ) -> Decision | None:
         """Answer a validated "as known now" question from `index` as it stands (no
         freshness check; None when the tips cannot answer). The contributor rule of
-        BRIEF §2.1 applies; a contributor the index cannot answer is asked of the tables.
+        BRIEF §2.1 applies; a contributor the index cannot answer is asked of the tables
+        (with `tables=False`, `_NeedsTables` is raised instead).
         """
         at, known_at = to_micros(question.at), to_micros(question.known_at)
         found = index.evidence(question, keys_of(question), at=at, known_at=known_at)
@@ -205,6 +252,8 @@ class PermissionReader:
         def ask(asked: Question) -> Decision:
             held = index.evidence(asked, keys_of(asked), at=at, known_at=known_at)
             if held is None:
+                if not tables:
+                    raise _NeedsTables
                 return self._answer_subject(asked, known_at_given=False, tips=True)
             return resolve(asked, held[0], index.terms())
 

@@ -34,7 +34,7 @@ from ledger.vocabulary import ASPECTS, Vocabulary
 from services.bootstrap import Services, bootstrap
 from services.http import DOCS_PATH
 from services.http.auth import Authenticator
-from services.http.fast_check import CHECK_PATH, CheckFastLane
+from services.http.fast_check import CHECK_PATH, CheckFastLane, SharedHeadRead
 from services.http.group_commit import Committer, build_committer
 from services.http.idempotency import IdempotencyStore
 from services.http.limits import BodyLimitMiddleware
@@ -47,7 +47,7 @@ from services.http.routes.health import health_router
 from services.http.routes.history import history_router
 from services.http.routes.ledger import ledger_router
 from services.http.routes.overview import overview_router
-from services.http.routes.permissions import answer_check, permissions_router
+from services.http.routes.permissions import answer_check, answer_in_memory, permissions_router
 from services.http.routes.rights import rights_router
 from services.http.routes.signals import signals_router
 from services.http.routes.snapshots import snapshots_router
@@ -162,6 +162,8 @@ def create_app(services: Services, *, committer: Committer | None = None) -> Fas
     app.add_middleware(
         CheckFastLane,
         answer=functools.partial(answer_check, services.reader),
+        in_memory=functools.partial(answer_in_memory, services.reader),
+        head=SharedHeadRead(services.reader.index_head),
         auth=auth,
         watch=watch,
         route=_route(reads, CHECK_PATH),

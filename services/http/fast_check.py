@@ -16,6 +16,14 @@ would:
   read, and that is within its rate limit (`Authenticator.admit_cached`);
 - while the store watch holds the store reachable.
 
+Where the projector keeps its in-memory index here, a request the lane takes is answered
+on the event loop from that index (`answer_in_memory`), with no thread hop and no
+statement of its own: the checks waiting at one moment share one read of the ledger head
+(`SharedHeadRead`), sent after every one of them arrived, so each answer still reflects
+every write committed before its request. When the index cannot answer (not built yet,
+behind that head, a contributor it does not hold), the request is answered on a worker
+thread by `answer_check`, as without the index.
+
 Everything else (times, `min_position`, a missing, unknown or unverified key, a role
 that may not read, a key over its limit, a repeated or unknown parameter) goes to the
 declared route unchanged, which is also the one the OpenAPI document describes. An error
@@ -46,6 +54,51 @@ REQUIRED_PARAMS: Final = ("subject", "purpose")
 
 Answer = Callable[..., Response]
 """`answer_check(**params)`: the check route's own work, from its query parameters."""
+InMemoryAnswer = Callable[..., Response | None]
+"""`answer_in_memory(head, **params)`: the same answer from the in-memory index, or None."""
+
+
+class SharedHeadRead:
+    """The ledger head, read on a worker thread for every check waiting at one moment.
+
+    A caller joins the next read that has not been sent yet; a read is sent at once when
+    none is in flight, else as soon as the one in flight returns. So every read a caller
+    gets was sent after that caller asked: it reflects every write committed before.
+    `read` returns None when there is nothing to read (no in-memory index here).
+    """
+
+    def __init__(self, read: Callable[[], int | None]) -> None:
+        self._read = read
+        self._next: asyncio.Future[int | None] | None = None
+        self._in_flight = False
+
+    async def after_now(self) -> int | None:
+        """Return a head read sent after this call began."""
+        loop = asyncio.get_running_loop()
+        joined = self._next
+        if joined is None:
+            joined = self._next = loop.create_future()
+            if not self._in_flight:
+                self._send(loop)
+        return await asyncio.shield(joined)
+
+    def _send(self, loop: asyncio.AbstractEventLoop) -> None:
+        waiting, self._next = self._next, None
+        assert waiting is not None
+        self._in_flight = True
+        sent = loop.run_in_executor(None, self._read)
+
+        def returned(done: asyncio.Future[int | None]) -> None:
+            self._in_flight = False
+            error = done.exception()
+            if error is not None:
+                waiting.set_exception(error)
+            else:
+                waiting.set_result(done.result())
+            if self._next is not None:
+                self._send(loop)
+
+        sent.add_done_callback(returned)
 
 
 class CheckFastLane:
@@ -64,9 +117,13 @@ class CheckFastLane:
         watch: StoreWatch,
         route: object,
         handlers: Mapping[Any, Callable[..., Any]],
+        in_memory: InMemoryAnswer | None = None,
+        head: SharedHeadRead | None = None,
     ) -> None:
         self.app = app
         self.answer = answer
+        self.in_memory = in_memory
+        self.head = head
         self.auth = auth
         self.watch = watch
         self.route = route
@@ -88,12 +145,31 @@ class CheckFastLane:
             await self.app(scope, receive, send)
             return
         scope["route"] = self.route
-        run = functools.partial(contextvars.copy_context().run, self.answer, **params)
-        try:
-            response = await asyncio.get_running_loop().run_in_executor(None, run)
-        except Exception as error:  # answered by the app's own handler for its class
-            response = await self._handle(Request(scope, receive), error)
+        response = await self._from_memory(scope, receive, params)
+        if response is None:
+            run = functools.partial(contextvars.copy_context().run, self.answer, **params)
+            try:
+                response = await asyncio.get_running_loop().run_in_executor(None, run)
+            except Exception as error:  # answered by the app's own handler for its class
+                response = await self._handle(Request(scope, receive), error)
         await response(scope, receive, send)
+
+    async def _from_memory(
+        self, scope: Scope, receive: Receive, params: dict[str, str]
+    ) -> Response | None:
+        """The answer from the in-memory index, on the event loop; None to ask a thread."""
+        if self.in_memory is None or self.head is None:
+            return None
+        try:
+            head = await self.head.after_now()
+        except Exception:  # the thread's own read then meets the error and answers it
+            return None
+        if head is None:
+            return None
+        try:
+            return self.in_memory(head, **params)
+        except Exception as error:  # answered by the app's own handler for its class
+            return await self._handle(Request(scope, receive), error)
 
     async def _handle(self, request: Request, error: Exception) -> Response:
         for cls in type(error).__mro__:

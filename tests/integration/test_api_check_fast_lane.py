@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -21,6 +22,7 @@ from services.api_keys import ApiKey, ApiKeyStore, Role
 from services.bootstrap import Services, bootstrap
 from services.http.auth import CACHE_SECONDS, REFRESH_AHEAD_SECONDS, Access, Authenticator
 from services.http.fast_check import check_params
+from services.http.routes.permissions import answer_check, answer_in_memory
 from services.settings import Settings
 from tests.integration.api_support import TERMS_2025, Api, assert_problem, running_api
 
@@ -181,3 +183,46 @@ def test_a_key_in_use_is_verified_again_before_its_cache_window_ends(
     assert admitted is not None
     assert later == admitted
     assert store.lookups == 2
+
+
+def test_a_current_check_is_answered_from_memory_as_the_route_answers_it(
+    tmp_path: Path,
+) -> None:
+    services = bootstrap(Settings(database_url=f"sqlite:///{tmp_path / 'l.db'}", data_dir=tmp_path))
+    try:
+        with running_api(services) as api:
+            assert api.post("/v1/terms", TERMS_2025).status_code == 201
+            body = {"version": "2025-05", "effective_at": "2025-05-20T00:00:00Z"}
+            path = "/v1/subjects/artist-1/terms-acceptances"
+            assert api.post(path, body, role=Role.WRITER).status_code == 201
+            grant = {"purpose": "ai-training", "content_ids": ["t1"]}
+            assert (
+                api.post("/v1/subjects/artist-1/grants", grant, role=Role.WRITER).status_code == 201
+            )
+            reader = services.reader
+            deadline = time.monotonic() + 30
+            while (head := reader.index_head()) is None or reader.check_in_memory(
+                head, "artist-1", "ai-training", content="t1"
+            ) is None:
+                assert time.monotonic() < deadline, "the index never caught up with the head"
+                time.sleep(0.02)
+            for query in (
+                {"subject": "artist-1", "purpose": "ai-training", "content": "t1"},
+                {"subject": "artist-1", "purpose": "ai-training", "content": "t2"},
+                {"subject": "artist-1", "purpose": "personalization", "aspect": "voice"},
+                {"subject": "nobody", "purpose": "ai-training"},
+            ):
+                from_memory = answer_in_memory(reader, reader.index_head() or 0, **query)
+                assert from_memory is not None, query
+                declared = answer_check(reader, **query)  # type: ignore[arg-type]
+                assert comparable(from_memory.body) == comparable(declared.body), query
+    finally:
+        services.close()
+
+
+def comparable(body: bytes | memoryview) -> dict[str, Any]:
+    """A check's answer without the instants `now` filled in (they differ by microseconds)."""
+    answer: dict[str, Any] = orjson.loads(bytes(body))
+    for field in ("at", "known_at"):
+        answer.pop(field, None)
+    return answer

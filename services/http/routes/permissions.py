@@ -189,6 +189,32 @@ def answer_check(
     return JsonResponse(decision.to_json())
 
 
+def answer_in_memory(
+    reader: PermissionReader,
+    head: int,
+    *,
+    subject: str,
+    purpose: str,
+    party: str = PLATFORM,
+    content: str | None = None,
+    aspect: str = ALL_ASPECTS,
+    model: str | None = None,
+) -> Response | None:
+    """Answer a current check from the in-memory index alone, as `answer_check` would, or
+    None when the index cannot (`PermissionReader.check_in_memory`): the fast lane's
+    answer on the event loop, with `head` read after the request arrived."""
+    decision = reader.check_in_memory(
+        head,
+        identifier(subject, field="subject"),
+        purpose,
+        party=party,
+        content=identifier(content, field="content") if content is not None else None,
+        aspect=aspect,
+        model=model,
+    )
+    return None if decision is None else JsonResponse(decision.to_json())
+
+
 def answer_filter(services: Services, raw: bytes) -> bytes:
     """Parse a filter body, ask the reader about every pair, and return the JSON answer.
 
