@@ -56,7 +56,7 @@ from ledger.vocabulary import (
     check_model,
     check_party,
 )
-from ledger.write_pipeline import BeforeCommit, Receipt, WritePipeline
+from ledger.write_pipeline import Receipt, WritePipeline
 
 __all__ = ["Clock", "ConsentLedger", "HistoryItem", "Receipt", "SystemClock"]
 
@@ -120,15 +120,13 @@ class ConsentLedger(RightsWrites, Application[UUID]):
 
     # ----------------------------------------------------------------- writes
 
-    def execute(self, command: Command, *, before_commit: BeforeCommit | None = None) -> Receipt:
+    def execute(self, command: Command) -> Receipt:
         """Record one command's event (load -> decide -> save); raise its refusal."""
-        return self.pipeline.execute(command, before_commit=before_commit)
+        return self.pipeline.execute(command)
 
-    def execute_many(
-        self, commands: Sequence[Command], *, before_commit: BeforeCommit | None = None
-    ) -> list[Receipt | LedgerError]:
+    def execute_many(self, commands: Sequence[Command]) -> list[Receipt | LedgerError]:
         """Record many commands in one transaction (group commit): a receipt or refusal each."""
-        return self.pipeline.execute_many(commands, before_commit=before_commit)
+        return self.pipeline.execute_many(commands)
 
     def publish_terms(
         self,

@@ -11,9 +11,9 @@
    read);
 3. decide each command (`ledger.deciders`: pure), chaining commands to one stream, and
    seal the evidence's personal fields of what was decided;
-4. destroy the keys of erased subjects, run the caller's `before_commit` hook, insert
-   and commit on the writers' turn (`store.WritersTurn`: on PostgreSQL the lock's own
-   transaction, so a group commit costs two round trips, the lock and the commit).
+4. destroy the keys of erased subjects, insert and commit on the writers' turn
+   (`store.WritersTurn`: on PostgreSQL the lock's own transaction, so a group commit
+   costs two round trips, the lock and the commit).
 
 The event index (void targets, `ConsentLedger.find_event`) is caught up from the log by
 writers once `INDEX_LAG` events have gathered, in one transaction, and by a lookup that
@@ -74,8 +74,6 @@ MAX_RETRY_PAUSE_S: Final = 0.05
 STREAM_CACHE_SIZE: Final = 10_000
 INDEX_LAG: Final = 256  # writers index the log's events once this many have gathered
 NO_STREAM: Final = UUID(int=0)  # a void of an unknown event decides on an empty stream
-
-BeforeCommit = Callable[[], None]
 
 
 @dataclass(frozen=True)
@@ -174,20 +172,17 @@ class WritePipeline:
         self.cache = StreamCache(STREAM_CACHE_SIZE)
         self._last: tuple[int, datetime] | None = None  # (position, recorded_at) saved last
 
-    def execute(self, command: Command, *, before_commit: BeforeCommit | None = None) -> Receipt:
+    def execute(self, command: Command) -> Receipt:
         """Append one command's event; raise its refusal."""
-        result = self.execute_many([command], before_commit=before_commit)[0]
+        result = self.execute_many([command])[0]
         if isinstance(result, LedgerError):
             raise result
         return result
 
-    def execute_many(
-        self, commands: Sequence[Command], *, before_commit: BeforeCommit | None = None
-    ) -> list[Receipt | LedgerError]:
+    def execute_many(self, commands: Sequence[Command]) -> list[Receipt | LedgerError]:
         """Append many commands' events in one transaction, in order.
 
-        `before_commit` runs once before each transaction that appends. Raises
-        StoreUnavailableError when the store cannot be reached; then nothing was written.
+        Raises StoreUnavailableError when the store cannot be reached; then nothing was written.
         """
         results: _Results = [None] * len(commands)
         for attempt in range(MAX_WRITE_ATTEMPTS):
@@ -200,7 +195,7 @@ class WritePipeline:
                 backoff(attempt)
             for group in [todo] if attempt == 0 else [[i] for i in todo]:
                 with store.unavailable_translated():
-                    self._commit_group(commands, group, results, before_commit)
+                    self._commit_group(commands, group, results)
         return [
             r if r is not None else ConcurrentWriteError("too many concurrent writes; try again")
             for r in results
@@ -211,7 +206,6 @@ class WritePipeline:
         commands: Sequence[Command],
         group: list[int],
         results: _Results,
-        before_commit: BeforeCommit | None,
     ) -> None:
         streams: dict[int, UUID] = {}
         batch: dict[UUID, UUID] = {}  # event id -> stream, of the commands before in the group
@@ -252,7 +246,7 @@ class WritePipeline:
                     decided.append((i, event))
                 if not decided:
                     return
-                saved = self._save(turn, [event for _, event in decided], before_commit)
+                saved = self._save(turn, [event for _, event in decided])
                 self._last = (saved[-1], now)
         except IntegrityError:
             # A concurrent writer took a version: our view of these streams is stale.
@@ -272,13 +266,8 @@ class WritePipeline:
         positions = store.stream_positions(self._app.recorder, event.originator_id)
         return Receipt(event.event_id, positions[event.originator_version], event.recorded_at)
 
-    def _save(
-        self,
-        turn: store.WritersTurn,
-        events: list[LedgerEvent],
-        before_commit: BeforeCommit | None,
-    ) -> list[int]:
-        """Destroy erased subjects' keys, run the hook, append and commit; return positions.
+    def _save(self, turn: store.WritersTurn, events: list[LedgerEvent]) -> list[int]:
+        """Destroy erased subjects' keys, append and commit; return the positions.
 
         An erased subject's key is destroyed before the append: if the append then
         fails, the personal data is already unreadable and a repeated erasure completes it.
@@ -286,8 +275,6 @@ class WritePipeline:
         for event in events:
             if isinstance(event, SubjectErased):
                 self.keys.destroy(event.subject)
-        if before_commit is not None:
-            before_commit()
         return turn.insert([self._app.mapper.to_stored_event(event) for event in events])
 
     def _stream_of(self, command: Command, batch: Mapping[UUID, UUID]) -> UUID:

@@ -24,7 +24,7 @@ import asyncio
 import queue
 import threading
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Final, Protocol
@@ -44,9 +44,7 @@ _log = structlog.get_logger("consent_ledger.api.group_commit")
 class BatchWriter(Protocol):
     """The part of the ledger a committer needs: append many writes in one transaction."""
 
-    def execute_many(
-        self, commands: Sequence[Command], *, before_commit: Callable[[], None] | None = None
-    ) -> list[Receipt | LedgerError]:
+    def execute_many(self, commands: Sequence[Command]) -> list[Receipt | LedgerError]:
         """Append the commands' events in order; return a receipt or a refusal each."""
         ...
 
@@ -54,18 +52,11 @@ class BatchWriter(Protocol):
 class Committer(Protocol):
     """Append pending writes; each caller waits on the future of its own write."""
 
-    def submit(
-        self, command: Command, before_commit: Callable[[], None] | None = None
-    ) -> Future[Receipt]:
-        """Queue one command; the future holds its receipt or its LedgerError.
-
-        `before_commit` runs before the transaction that appends it.
-        """
+    def submit(self, command: Command) -> Future[Receipt]:
+        """Queue one command; the future holds its receipt or its LedgerError."""
         ...
 
-    async def append(
-        self, command: Command, before_commit: Callable[[], None] | None = None
-    ) -> Receipt:
+    async def append(self, command: Command) -> Receipt:
         """Queue one command and await its receipt; raise its LedgerError (event loop only)."""
         ...
 
@@ -83,7 +74,6 @@ class _Job:
     """One queued write: its waiter is a thread's future, or an event loop's."""
 
     command: Command
-    before_commit: Callable[[], None] | None
     future: Future[Receipt] | None = None
     loop: asyncio.AbstractEventLoop | None = None
     waiter: asyncio.Future[Receipt] | None = None
@@ -153,21 +143,17 @@ class GroupCommitter:
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
 
-    def submit(
-        self, command: Command, before_commit: Callable[[], None] | None = None
-    ) -> Future[Receipt]:
+    def submit(self, command: Command) -> Future[Receipt]:
         """Queue one command for the next transaction; start the thread if needed."""
         future: Future[Receipt] = Future()
-        self._put(_Job(command, before_commit, future=future))
+        self._put(_Job(command, future=future))
         return future
 
-    async def append(
-        self, command: Command, before_commit: Callable[[], None] | None = None
-    ) -> Receipt:
+    async def append(self, command: Command) -> Receipt:
         """Queue one command for the next transaction and await its receipt."""
         loop = asyncio.get_running_loop()
         waiter: asyncio.Future[Receipt] = loop.create_future()
-        self._put(_Job(command, before_commit, loop=loop, waiter=waiter))
+        self._put(_Job(command, loop=loop, waiter=waiter))
         return await waiter
 
     def _put(self, job: _Job) -> None:
@@ -229,9 +215,7 @@ class GroupCommitter:
         self.writes += len(jobs)
         outcomes: Sequence[Outcome]
         try:
-            outcomes = self.ledger.execute_many(
-                [job.command for job in jobs], before_commit=_hooks(jobs)
-            )
+            outcomes = self.ledger.execute_many([job.command for job in jobs])
         except LedgerError as error:  # the store is unreachable: nothing was appended
             outcomes = [error] * len(jobs)
         except Exception as error:  # a bug: every waiting request answers 500, not hangs
@@ -249,19 +233,15 @@ class DirectCommitter:
         self._pool: ThreadPoolExecutor | None = None
         self._lock = threading.Lock()
 
-    def submit(
-        self, command: Command, before_commit: Callable[[], None] | None = None
-    ) -> Future[Receipt]:
+    def submit(self, command: Command) -> Future[Receipt]:
         """Append one command in a transaction of its own, on a pool thread."""
         self.start()
         assert self._pool is not None
-        return self._pool.submit(self._append, command, before_commit)
+        return self._pool.submit(self._append, command)
 
-    async def append(
-        self, command: Command, before_commit: Callable[[], None] | None = None
-    ) -> Receipt:
+    async def append(self, command: Command) -> Receipt:
         """Append one command in a transaction of its own and await its receipt."""
-        return await asyncio.wrap_future(self.submit(command, before_commit))
+        return await asyncio.wrap_future(self.submit(command))
 
     def start(self) -> None:
         """Create the thread pool unless it exists."""
@@ -276,24 +256,11 @@ class DirectCommitter:
         if pool is not None:
             pool.shutdown(wait=True)
 
-    def _append(self, command: Command, before_commit: Callable[[], None] | None) -> Receipt:
-        result = self.ledger.execute_many([command], before_commit=before_commit)[0]
+    def _append(self, command: Command) -> Receipt:
+        result = self.ledger.execute_many([command])[0]
         if isinstance(result, LedgerError):
             raise result
         return result
-
-
-def _hooks(jobs: list[_Job]) -> Callable[[], None] | None:
-    """Return one hook running each distinct pre-commit hook of a batch, in order."""
-    hooks = list(dict.fromkeys(job.before_commit for job in jobs if job.before_commit))
-    if not hooks:
-        return None
-
-    def run() -> None:
-        for hook in hooks:
-            hook()
-
-    return run
 
 
 def build_committer(ledger: BatchWriter, *, group_commit: bool, max_batch: int) -> Committer:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 
 import pytest
@@ -34,14 +34,12 @@ class GatedLedger:
         self.gate = threading.Event()
         self.batch_sizes: list[int] = []
 
-    def execute_many(
-        self, commands: Sequence[Command], *, before_commit: Callable[[], None] | None = None
-    ) -> list[Receipt | LedgerError]:
+    def execute_many(self, commands: Sequence[Command]) -> list[Receipt | LedgerError]:
         self.batch_sizes.append(len(commands))
         if len(self.batch_sizes) == 1:
             self.entered.set()
             assert self.gate.wait(30)
-        return self.ledger.execute_many(commands, before_commit=before_commit)
+        return self.ledger.execute_many(commands)
 
 
 def grant(ledger: ConsentLedger, subject: str, purpose: str = "ai-training") -> Grant:

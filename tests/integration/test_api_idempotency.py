@@ -6,7 +6,7 @@ import asyncio
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
@@ -174,17 +174,15 @@ class HeldCommitter:
         self.gates: list[threading.Event] = []
         self.arrived: queue.SimpleQueue[int] = queue.SimpleQueue()
 
-    def submit(
-        self, command: Command, before_commit: Callable[[], None] | None = None
-    ) -> Future[Receipt]:
+    def submit(self, command: Command) -> Future[Receipt]:
         if len(self.gates) >= self.hold:
-            return self.inner.submit(command, before_commit)
+            return self.inner.submit(command)
         gate, outer = threading.Event(), Future[Receipt]()
         self.gates.append(gate)
 
         def when_let_go() -> None:
             gate.wait()
-            inner = self.inner.submit(command, before_commit)
+            inner = self.inner.submit(command)
             try:
                 outer.set_result(inner.result())
             except LedgerError as error:
@@ -194,10 +192,8 @@ class HeldCommitter:
         self.arrived.put(len(self.gates) - 1)
         return outer
 
-    async def append(
-        self, command: Command, before_commit: Callable[[], None] | None = None
-    ) -> Receipt:
-        return await asyncio.wrap_future(self.submit(command, before_commit))
+    async def append(self, command: Command) -> Receipt:
+        return await asyncio.wrap_future(self.submit(command))
 
     def let_go(self, index: int) -> None:
         self.gates[index].set()
@@ -219,10 +215,8 @@ class LandsThenFails(GroupCommitter):
         self.failures = failures
         self.landed: list[Receipt] = []
 
-    def submit(
-        self, command: Command, before_commit: Callable[[], None] | None = None
-    ) -> Future[Receipt]:
-        inner = super().submit(command, before_commit)
+    def submit(self, command: Command) -> Future[Receipt]:
+        inner = super().submit(command)
         if self.failures == 0:
             return inner
         self.failures -= 1
@@ -231,10 +225,8 @@ class LandsThenFails(GroupCommitter):
         failed.set_exception(StoreUnavailableError("the connection died as the commit landed"))
         return failed
 
-    async def append(
-        self, command: Command, before_commit: Callable[[], None] | None = None
-    ) -> Receipt:
-        return await asyncio.wrap_future(self.submit(command, before_commit))
+    async def append(self, command: Command) -> Receipt:
+        return await asyncio.wrap_future(self.submit(command))
 
 
 def grant_event_ids(api: Api, subject: str) -> list[str]:
