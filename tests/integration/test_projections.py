@@ -274,18 +274,21 @@ def test_min_position_waits_for_the_background_projector(services: Services) -> 
 def test_a_write_the_projection_cannot_reach_in_time_is_answered_by_replay(
     services: Services,
 ) -> None:
-    release = threading.Event()
-    stuck = Projector(
-        services.ledger,
-        FaultyModel(
-            services.projector.model,
-            lambda point: release.wait(30) if point == "before-tracking" else None,
-        ),
-    )
+    release, entered = threading.Event(), threading.Event()
+
+    def hold(point: str) -> None:
+        if point == "before-tracking":
+            entered.set()
+            release.wait(30)
+
+    stuck = Projector(services.ledger, FaultyModel(services.projector.model, hold))
     stuck.start_background()
     try:
         reader = PermissionReader(services.ledger, stuck, wait_seconds=0.1)
         receipt = services.ledger.grant("ann", "ai-generative-training")
+        # The projector holds the grant's batch inside its transaction (it may miss the
+        # first notify while it starts listening: then its heartbeat finds the grant).
+        assert entered.wait(30)
         decision = reader.check("ann", "ai-generative-training", min_position=receipt.position)
         assert decision.allowed
         assert decision.position == receipt.position
