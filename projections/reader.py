@@ -182,8 +182,8 @@ class PermissionReader:
         the read must reflect (`min_position`, else the ledger head as the read began),
         or tips that cannot answer (then the tables do).
         """
-        index = projector.index
-        if index is None or not index.ready:
+        index = self._ready_index()
+        if index is None:
             return None
         # Read the head before the index: the answer reflects every write committed
         # before the read began, and the index only moves forward.
@@ -196,8 +196,7 @@ class PermissionReader:
         """Read the ledger head now, for `check_in_memory`; None when no in-memory index
         could answer (none kept here, or not built yet), so there is nothing to read."""
         projector = self.projector
-        index = projector.index if projector is not None else None
-        if projector is None or index is None or not index.ready:
+        if projector is None or self._ready_index() is None:
             return None
         return projector.view.ledger_head()
 
@@ -220,9 +219,8 @@ class PermissionReader:
         shares one such read among the checks waiting for it): the answer then reflects
         every write committed before the question, as `check` does.
         """
-        projector = self.projector
-        index = projector.index if projector is not None else None
-        if index is None or not index.ready or index.position < head:
+        index = self._ready_index()
+        if index is None or index.position < head:
             return None
         question = self.ledger.question(
             subject, purpose, party, content, aspect, None, None, model=model
@@ -231,6 +229,11 @@ class PermissionReader:
             return self.index_answer(index, question, tables=False)
         except _NeedsTables:
             return None
+
+    def _ready_index(self) -> CurrentIndex | None:
+        """The projector's in-memory index, when one is kept here and built."""
+        index = self.projector.index if self.projector is not None else None
+        return index if index is not None and index.ready else None
 
     def index_answer(
         self, index: CurrentIndex, question: Question, *, tables: bool = True

@@ -162,8 +162,7 @@ def create_app(services: Services, *, committer: Committer | None = None) -> Fas
     app.add_middleware(
         CheckFastLane,
         answer=functools.partial(answer_check, services.reader),
-        in_memory=functools.partial(answer_in_memory, services.reader),
-        head=SharedHeadRead(services.reader.index_head),
+        **_in_memory_lane(services),
         auth=auth,
         watch=watch,
         route=_route(reads, CHECK_PATH),
@@ -173,6 +172,18 @@ def create_app(services: Services, *, committer: Committer | None = None) -> Fas
     app.add_middleware(RequestContextMiddleware)
     app.openapi = _openapi_builder(app, services.ledger.vocabulary)  # type: ignore[method-assign]
     return app
+
+
+def _in_memory_lane(services: Services) -> dict[str, Any]:
+    """The fast lane's event-loop answer, when the projector keeps an in-memory index
+    (`LEDGER_CHECK_INDEX`); without one every fast check goes straight to a thread."""
+    projector = services.reader.projector
+    if projector is None or projector.index is None:
+        return {}
+    return {
+        "in_memory": functools.partial(answer_in_memory, services.reader),
+        "head": SharedHeadRead(services.reader.index_head),
+    }
 
 
 APP_FACTORY: Final = "services.http.app:app_from_environment"
